@@ -80,7 +80,7 @@ func TestMatchRules(t *testing.T) {
 		{"a//b", "a//b", true},
 		{"a/+/b", "a//b", true},
 		{"a/b", "a//b", false},
-		{"Sport", "sport", false}, // case sensitive
+		{"Sport", "sport", false},  // case sensitive
 		{"sport ", "sport", false}, // no normalisation
 		{"#", "$SYS/broker/load", false},
 		{"+/broker/load", "$SYS/broker/load", false},
