@@ -20,15 +20,15 @@ import (
 // decoding (an unknown terminal, a duplicated pin) still points at its line and column.
 
 type rawBench struct {
-	Name       pstr          `yaml:"name"`
+	Name       pstr           `yaml:"name"`
 	Controller *rawController `yaml:"controller"`
-	Relays     []rawRelay    `yaml:"relays"`
-	Inputs     []rawInput    `yaml:"inputs"`
-	Wiring     *rawWiring    `yaml:"wiring"`
+	Relays     []rawRelay     `yaml:"relays"`
+	Inputs     []rawInput     `yaml:"inputs"`
+	Wiring     *rawWiring     `yaml:"wiring"`
 	Interlocks []rawInterlock `yaml:"interlocks"`
-	Loopback   []rawLoopback `yaml:"loopback"`
-	Limits     *rawLimits    `yaml:"limits"`
-	Sim        *rawSim       `yaml:"sim"`
+	Loopback   []rawLoopback  `yaml:"loopback"`
+	Limits     *rawLimits     `yaml:"limits"`
+	Sim        *rawSim        `yaml:"sim"`
 }
 
 type rawController struct {
