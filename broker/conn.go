@@ -1,0 +1,447 @@
+package broker
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-iot/gatehouse/broker/auth"
+	"github.com/gatehouse-iot/gatehouse/packet"
+)
+
+const (
+	// smallRead is the read buffer every connection owns. An idle connection waits in Read on it
+	// alone; a pooled buffer is borrowed only while data flows or a packet is incomplete.
+	smallRead = 128
+	// pooledBuf is the size of pooled read and write buffers.
+	pooledBuf = 16 << 10
+	// maxPooled is the largest buffer returned to the pools; bigger ones are left to the GC.
+	maxPooled = 256 << 10
+)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, pooledBuf); return &b }}
+
+func getBuf(size int) []byte {
+	if size <= pooledBuf {
+		return (*bufPool.Get().(*[]byte))[:pooledBuf]
+	}
+	return make([]byte, size)
+}
+
+func putBuf(b []byte) {
+	if cap(b) < pooledBuf || cap(b) > maxPooled {
+		return
+	}
+	b = b[:cap(b)]
+	bufPool.Put(&b)
+}
+
+// conn is one client network connection. Its read loop owns every field above outMu; the write
+// path (fields under outMu) is shared by every goroutine that delivers to the client.
+type conn struct {
+	b      *Broker
+	nc     net.Conn
+	lis    Listener
+	remote string
+	small  [smallRead]byte
+	done   chan struct{} // closed when the read loop has cleaned up (session detached)
+	kicked atomic.Bool   // set by kick: the read loop stops at its next packet
+
+	// Read-loop state, set while handling CONNECT and read by the session while attached (the
+	// session's mutex orders the accesses).
+	connected   bool
+	sessVersion packet.Version // the version negotiated by CONNECT
+	clientID    string
+	identity    auth.Identity
+	sess        *session
+	faults      faultBits
+	keepAlive   time.Duration // 1.5 × the keepalive in force; 0 = no timeout
+	maxOut      int           // the client's Maximum Packet Size; 0 = none
+	recvMax     int           // the client's Receive Maximum
+	problemInfo bool          // 5.0 Request Problem Information
+	aliases     map[uint16]string
+	will        *willMsg // the will of this connection; nil once removed (MQTT-3.1.2-10)
+
+	// outMu protects the write path: out, writing, closing, broken, q0 and version.
+	outMu   sync.Mutex
+	out     []byte         // encoded packets waiting for the writer
+	writing bool           // a writer goroutine is running
+	closing bool           // close the socket once out is flushed; accept no more packets
+	broken  bool           // a write failed; drop everything
+	q0      int            // QoS 0 PUBLISH packets in out (bounded by Config.MaxQueued)
+	version packet.Version // encoding version (0 before CONNECT: 3.1.1 encoding)
+
+	closeOnce sync.Once
+}
+
+func newConn(b *Broker, nc net.Conn, l Listener) *conn {
+	return &conn{b: b, nc: nc, lis: l, remote: nc.RemoteAddr().String(), done: make(chan struct{}), recvMax: 65535, problemInfo: true}
+}
+
+// readLoop reads packets until the connection ends, handling each in order. Many packets are
+// decoded per read system call.
+func (c *conn) readLoop() {
+	defer c.cleanup()
+	b := c.b
+	buf := c.small[:]
+	pooled := false
+	n, need := 0, 0
+	maxIn := int(b.cfg.MaxPacketSize)
+	connectBy := time.Now().Add(b.cfg.ConnectTimeout)
+	for {
+		if c.kicked.Load() {
+			return
+		}
+		if need > len(buf) || n == len(buf) {
+			size := max(need, 2*len(buf))
+			nb := getBuf(size)
+			copy(nb, buf[:n])
+			if pooled {
+				putBuf(buf)
+			}
+			buf, pooled = nb, true
+		}
+		switch {
+		case !c.connected:
+			_ = c.nc.SetReadDeadline(connectBy)
+		case c.keepAlive > 0 && !c.faults.has(FaultNoKeepaliveTimeout):
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive))
+		}
+		m, rerr := c.nc.Read(buf[n:])
+		n += m
+		if m > 0 {
+			b.stats.BytesReceived.Add(uint64(m))
+		}
+		off := 0
+		need = 0
+		for off < n {
+			p, used, err := packet.Decode(buf[off:n], c.readVersion(), maxIn)
+			if errors.Is(err, packet.ErrIncomplete) {
+				if h, hl, herr := packet.ReadFixedHeader(buf[off:n]); herr == nil {
+					need = hl + h.Remaining
+				}
+				break
+			}
+			if err != nil {
+				c.decodeError(p, err)
+				return
+			}
+			off += used
+			if !c.handle(p) {
+				return
+			}
+			if c.kicked.Load() {
+				return
+			}
+		}
+		if off > 0 {
+			n = copy(buf, buf[off:n])
+		}
+		if n == 0 && pooled {
+			putBuf(buf)
+			buf, pooled = c.small[:], false
+		}
+		if rerr != nil {
+			c.readError(rerr)
+			return
+		}
+	}
+}
+
+func (c *conn) readVersion() packet.Version {
+	if !c.connected {
+		return 0
+	}
+	return c.identityVersion()
+}
+
+// identityVersion is the version negotiated by CONNECT (read-loop owned copy).
+func (c *conn) identityVersion() packet.Version { return c.sessVersion }
+
+// setVersion sets the version used to encode packets to this client.
+func (c *conn) setVersion(v packet.Version) {
+	c.outMu.Lock()
+	c.version = v
+	c.outMu.Unlock()
+}
+
+func (c *conn) readError(err error) {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
+		if !c.connected {
+			c.b.log.Info("connection closed: no CONNECT in time", "remote", c.remote, "connect_timeout", c.b.cfg.ConnectTimeout)
+			return
+		}
+		c.b.stats.KeepaliveTimeouts.Add(1)
+		rule := "MQTT-3.1.2-24"
+		if c.sessVersion == packet.V5 {
+			rule = "MQTT-3.1.2-22"
+		}
+		c.b.log.Info("keepalive expired; closing connection", "client", c.clientID, "remote", c.remote, "rule", rule, "timeout", c.keepAlive)
+		c.finishWith(c.disconnectPacket(packet.KeepAliveTimeout, "keep alive timeout"))
+	case c.kicked.Load():
+	default:
+		c.b.log.Debug("connection lost", "client", c.clientID, "remote", c.remote, "err", err)
+	}
+}
+
+// decodeError handles a packet that could not be decoded: CONNACK with a refusal for a bad
+// CONNECT, DISCONNECT with the reason code (5.0) or a plain close (3.x) afterwards.
+func (c *conn) decodeError(p packet.Packet, err error) {
+	var pe *packet.Error
+	code, rule := packet.MalformedPacket, ""
+	if errors.As(err, &pe) {
+		code, rule = pe.Code, pe.Rule
+	}
+	if !c.connected {
+		c.b.stats.ProtocolErrors.Add(1)
+		c.b.log.Warn("bad CONNECT; closing connection", "remote", c.remote, "rule", rule, "err", err)
+		if cp, ok := p.(*packet.Connect); ok && code == packet.UnsupportedProtocolVersion {
+			// MQTT-3.1.2-2 (3.1.1) / MQTT-3.1.2-2 (5.0): answer an unknown level with CONNACK
+			// 0x01 / 0x84 then close. A level we do not know gets the 3.1.1 form.
+			v := cp.Version
+			if v != packet.V5 {
+				v = packet.V311
+			}
+			c.setVersion(v)
+			c.writeControl(&packet.Connack{Code: packet.ConnackCode(v, packet.UnsupportedProtocolVersion)}, v)
+		} else if cp, ok := p.(*packet.Connect); ok && cp.Version == packet.V5 {
+			c.setVersion(packet.V5)
+			c.writeControl(&packet.Connack{Code: code}, packet.V5)
+		}
+		c.finish(nil)
+		return
+	}
+	c.violation(code, rule, err.Error())
+}
+
+// violation disconnects the client for breaking a protocol rule: 5.0 clients get DISCONNECT with
+// the reason code first (MQTT-4.13.1-1); 3.x clients are closed (MQTT-4.8.0-1).
+func (c *conn) violation(code packet.ReasonCode, rule, reason string) bool {
+	c.b.stats.ProtocolErrors.Add(1)
+	c.b.log.Warn("protocol violation; closing connection", "client", c.clientID, "remote", c.remote,
+		"rule", rule, "code", code.String(), "reason", reason)
+	c.finishWith(c.disconnectPacket(code, reason))
+	return false
+}
+
+// disconnectPacket returns the DISCONNECT a 5.0 client gets for code, or nil for 3.x.
+func (c *conn) disconnectPacket(code packet.ReasonCode, reason string) *packet.Disconnect {
+	if !c.connected || c.sessVersion != packet.V5 {
+		return nil
+	}
+	d := &packet.Disconnect{Code: code}
+	if reason != "" {
+		d.Props.ReasonString = reason
+	}
+	return d
+}
+
+// kick disconnects the client from outside its read loop (takeover, shutdown). 5.0 clients get
+// DISCONNECT with code.
+func (c *conn) kick(code packet.ReasonCode) {
+	if c.kicked.Swap(true) {
+		return
+	}
+	c.outMu.Lock()
+	v := c.version
+	c.outMu.Unlock()
+	if v == packet.V5 {
+		c.finishWith(&packet.Disconnect{Code: code})
+	} else {
+		c.finish(nil)
+	}
+	// Wake a read loop blocked on an idle client.
+	_ = c.nc.SetReadDeadline(time.Now())
+}
+
+// cleanup runs when the read loop ends: the socket is flushed and closed, the session detached
+// and the will handled.
+func (c *conn) cleanup() {
+	c.finish(nil)
+	b := c.b
+	if c.connected {
+		b.detach(c)
+	}
+	b.mu.Lock()
+	delete(b.conns, c)
+	b.mu.Unlock()
+	b.stats.Sockets.Add(-1)
+	close(c.done)
+}
+
+// finishWith is finish with a DISCONNECT that may be nil (3.x clients get none).
+func (c *conn) finishWith(d *packet.Disconnect) {
+	if d == nil {
+		c.finish(nil)
+		return
+	}
+	c.finish(d)
+}
+
+// finish queues last (if any) as the final packet and has the writer close the socket after it.
+func (c *conn) finish(last packet.Packet) {
+	c.outMu.Lock()
+	if c.closing {
+		c.outMu.Unlock()
+		return
+	}
+	if last != nil && !c.broken {
+		start := len(c.out)
+		if c.out == nil {
+			c.out = getBuf(0)[:0]
+		}
+		out, err := last.AppendTo(c.out, c.version)
+		if err == nil {
+			c.out = out
+			c.traceOut(out[start:])
+		}
+	}
+	c.closing = true
+	c.startWriter()
+	c.outMu.Unlock()
+}
+
+func (c *conn) closeSocket() {
+	c.closeOnce.Do(func() { _ = c.nc.Close() })
+}
+
+// beginWrite locks the write path for appending one packet; it returns false (and unlocks) when
+// the connection is closing or, for a QoS 0 PUBLISH, when the client's queue is full.
+func (c *conn) beginWrite(qos0 bool) bool {
+	c.outMu.Lock()
+	if c.closing || c.broken {
+		c.outMu.Unlock()
+		return false
+	}
+	if qos0 && c.q0 >= c.b.cfg.MaxQueued {
+		c.outMu.Unlock()
+		c.b.stats.DroppedQueueFull.Add(1)
+		return false
+	}
+	if c.out == nil {
+		c.out = getBuf(0)[:0]
+	}
+	return true
+}
+
+// endWrite records the appended packet (which starts at start in c.out), starts the writer if
+// needed and unlocks the write path.
+func (c *conn) endWrite(start int, qos0 bool) {
+	if qos0 {
+		c.q0++
+	}
+	c.traceOut(c.out[start:])
+	c.startWriter()
+	c.outMu.Unlock()
+}
+
+// startWriter starts a writer goroutine unless one runs. Called with outMu held.
+func (c *conn) startWriter() {
+	if c.writing {
+		return
+	}
+	c.writing = true
+	c.b.goFunc(c.writeLoop)
+}
+
+// writeLoop writes what accumulated in out, many packets per system call, and exits when out is
+// empty, so that an idle connection has no writer goroutine and no write buffer.
+func (c *conn) writeLoop() {
+	for {
+		c.outMu.Lock()
+		if len(c.out) == 0 || c.broken {
+			if c.out != nil {
+				putBuf(c.out)
+				c.out = nil
+			}
+			c.writing = false
+			closing := c.closing || c.broken
+			c.outMu.Unlock()
+			if closing {
+				c.closeSocket()
+			}
+			return
+		}
+		buf := c.out
+		c.out, c.q0 = nil, 0
+		c.outMu.Unlock()
+
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.b.cfg.WriteTimeout))
+		n, err := c.nc.Write(buf)
+		c.b.stats.BytesSent.Add(uint64(n))
+		putBuf(buf)
+		if err != nil {
+			c.outMu.Lock()
+			c.broken = true
+			c.outMu.Unlock()
+			c.b.log.Debug("write failed", "client", c.clientID, "remote", c.remote, "err", err)
+		}
+	}
+}
+
+// writeControl appends a packet outside the hot path (CONNACK, SUBACK, DISCONNECT...), encoded
+// for version v.
+func (c *conn) writeControl(p packet.Packet, v packet.Version) bool {
+	if !c.beginWrite(false) {
+		return false
+	}
+	start := len(c.out)
+	out, err := p.AppendTo(c.out, v)
+	if err != nil {
+		c.outMu.Unlock()
+		c.b.log.Error("encode failed", "packet", p.Type().String(), "err", err)
+		return false
+	}
+	c.out = out
+	c.endWrite(start, false)
+	return true
+}
+
+// send appends a control packet encoded for the connection's version.
+func (c *conn) send(p packet.Packet) bool { return c.writeControl(p, c.sessVersion) }
+
+// traceOut hands the tracer what was just encoded, decoded back from the bytes written, so the
+// trace shows exactly what went on the wire. Called with outMu held.
+func (c *conn) traceOut(b []byte) {
+	tr := c.b.cfg.Tracer
+	if tr == nil || len(b) == 0 {
+		return
+	}
+	v := c.version
+	for len(b) > 0 {
+		p, n, err := packet.Decode(b, v, 0)
+		if err != nil || n == 0 {
+			return
+		}
+		tr.Trace(TraceEvent{Time: time.Now(), ClientID: c.clientID, Remote: c.remote, Listener: c.lis.Name, Dir: Out, Packet: p, Version: v})
+		b = b[n:]
+	}
+}
+
+func (c *conn) traceIn(p packet.Packet) {
+	if tr := c.b.cfg.Tracer; tr != nil {
+		tr.Trace(TraceEvent{Time: time.Now(), ClientID: c.clientID, Remote: c.remote, Listener: c.lis.Name, Dir: In, Packet: p, Version: c.readVersion()})
+	}
+}
+
+// peerCN returns the Common Name of a verified client certificate, if any.
+func (c *conn) peerCN() string {
+	var st *tls.ConnectionState
+	switch nc := c.nc.(type) {
+	case *tls.Conn:
+		s := nc.ConnectionState()
+		st = &s
+	case *wsConn:
+		st = nc.tls
+	}
+	if st == nil || len(st.VerifiedChains) == 0 || len(st.PeerCertificates) == 0 {
+		return ""
+	}
+	return st.PeerCertificates[0].Subject.CommonName
+}

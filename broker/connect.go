@@ -1,0 +1,515 @@
+package broker
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-iot/gatehouse/broker/auth"
+	"github.com/gatehouse-iot/gatehouse/broker/topic"
+	persist "github.com/gatehouse-iot/gatehouse/broker/session"
+	"github.com/gatehouse-iot/gatehouse/packet"
+)
+
+// handle processes one decoded packet; it returns false when the connection must end.
+func (c *conn) handle(p packet.Packet) bool {
+	c.traceIn(p)
+	if !c.connected {
+		cp, ok := p.(*packet.Connect)
+		if !ok {
+			// MQTT-3.1.0-1: the first packet from the client must be CONNECT.
+			c.b.stats.ProtocolErrors.Add(1)
+			c.b.log.Warn("first packet is not CONNECT; closing connection", "remote", c.remote, "rule", "MQTT-3.1.0-1", "packet", p.Type().String())
+			c.finish(nil)
+			return false
+		}
+		return c.onConnect(cp)
+	}
+	v := c.sessVersion
+	if err := packet.Validate(p, v, packet.Client); err != nil {
+		var pe *packet.Error
+		if errors.As(err, &pe) {
+			if pub, ok := p.(*packet.Publish); ok && c.faults.has(FaultAcceptWildcardPublish) && strings.ContainsAny(pub.Topic, "+#") && pe.Code == packet.TopicNameInvalid {
+				return c.onPublish(pub)
+			}
+			return c.violation(pe.Code, pe.Rule, pe.Error())
+		}
+		return c.violation(packet.ProtocolError, "", err.Error())
+	}
+	switch p := p.(type) {
+	case *packet.Publish:
+		return c.onPublish(p)
+	case *packet.Puback:
+		c.sess.onPuback(p)
+	case *packet.Pubrec:
+		c.sess.onPubrec(p)
+	case *packet.Pubrel:
+		c.onPubrel(p)
+	case *packet.Pubcomp:
+		c.sess.onPubcomp(p)
+	case *packet.Subscribe:
+		return c.onSubscribe(p)
+	case *packet.Unsubscribe:
+		return c.onUnsubscribe(p)
+	case *packet.Pingreq:
+		c.send(&packet.Pingresp{})
+	case *packet.Disconnect:
+		return c.onDisconnect(p)
+	case *packet.Connect:
+		// MQTT-3.1.0-2: a second CONNECT is a protocol violation.
+		return c.violation(packet.ProtocolError, "MQTT-3.1.0-2", "second CONNECT on one connection")
+	case *packet.Auth:
+		// Enhanced authentication is not offered (no Authentication Method accepted at CONNECT),
+		// so an AUTH packet is a protocol error (MQTT-3.15.0-? §4.12).
+		return c.violation(packet.ProtocolError, "§4.12", "AUTH without an authentication method")
+	default:
+		return c.violation(packet.ProtocolError, "§2.1.2", p.Type().String()+" is sent by a server, not a client")
+	}
+	return true
+}
+
+// onConnect validates and authenticates a CONNECT, attaches the session and answers CONNACK.
+func (c *conn) onConnect(cp *packet.Connect) bool {
+	b := c.b
+	v := cp.Version
+	c.sessVersion = v
+	c.setVersion(v)
+	refuse := func(code packet.ReasonCode, rule, reason string) bool {
+		b.stats.ConnectsRefused.Add(1)
+		b.log.Warn("connection refused", "client", cp.ClientID, "remote", c.remote, "version", v.String(),
+			"code", code.String(), "rule", rule, "reason", reason)
+		ack := &packet.Connack{Code: packet.ConnackCode(v, code)}
+		if v == packet.V5 && reason != "" && !(cp.Props.Present.Has(packet.PropRequestProblemInfo) && cp.Props.RequestProblemInfo == 0) {
+			ack.Props.ReasonString = reason
+		}
+		c.send(ack)
+		c.finish(nil)
+		return false
+	}
+	if err := packet.Validate(cp, v, packet.Client); err != nil {
+		var pe *packet.Error
+		if errors.As(err, &pe) {
+			if v != packet.V5 && pe.Code != packet.ClientIdentifierNotValid {
+				// 3.x: a malformed CONNECT is closed without CONNACK (MQTT-3.1.4-1).
+				b.stats.ProtocolErrors.Add(1)
+				b.log.Warn("bad CONNECT; closing connection", "remote", c.remote, "rule", pe.Rule, "err", err)
+				c.finish(nil)
+				return false
+			}
+			return refuse(pe.Code, pe.Rule, pe.Error())
+		}
+		return refuse(packet.MalformedPacket, "", err.Error())
+	}
+
+	clientID := strings.Clone(cp.ClientID)
+	assigned := false
+	if clientID == "" {
+		switch {
+		case v == packet.V31:
+			return refuse(packet.ClientIdentifierNotValid, "MQTT 3.1 §3.1", "empty client identifier")
+		case v == packet.V311 && !cp.CleanStart:
+			// MQTT-3.1.3-8: an empty client id needs CleanSession 1.
+			return refuse(packet.ClientIdentifierNotValid, "MQTT-3.1.3-8", "empty client identifier with CleanSession 0")
+		}
+		// MQTT-3.1.3-6 (3.1.1), MQTT-3.1.3-6 (5.0): the server assigns a unique client id.
+		clientID = newClientID()
+		assigned = v == packet.V5
+	}
+	if v == packet.V5 && cp.Props.AuthMethod != "" {
+		return refuse(packet.BadAuthenticationMethod, "§4.12", "enhanced authentication is not supported")
+	}
+
+	c.clientID = clientID
+	c.identity = auth.Identity{
+		ClientID:    clientID,
+		Username:    strings.Clone(cp.Username),
+		Password:    append([]byte(nil), cp.Password...),
+		HasUsername: cp.UsernameFlag,
+		HasPassword: cp.PasswordFlag,
+		CertCN:      c.peerCN(),
+		Remote:      c.remote,
+	}
+	if code, reason := b.authenticate(&c.identity, c.lis); code != packet.Success {
+		return refuse(code, "§3.2.2.2", reason)
+	}
+	c.faults = b.faults.forClient(clientID)
+
+	// Will: kept with the connection, published if it ends without DISCONNECT 0x00.
+	if w := cp.Will; w != nil {
+		if acl := b.cfg.ACL; acl != nil && !acl.Allow(c.identity, w.Topic, auth.Write) {
+			return refuse(packet.NotAuthorized, "§3.1.2.5", "will topic not authorised")
+		}
+		if w.Retain && b.cfg.RetainUnavailable && v == packet.V5 {
+			// MQTT-3.2.2-? (5.0 §3.2.2.3.5): will retain with Retain Available 0.
+			return refuse(packet.RetainNotSupported, "§3.2.2.3.5", "retained messages are not available")
+		}
+		c.will = &willMsg{
+			msg:   newMessage(w.Topic, w.Payload, w.QoS, w.Retain, &w.Props, clientID, time.Now()),
+			delay: w.Props.WillDelay,
+		}
+	}
+
+	// Keepalive: the server may impose its own (5.0 Server Keep Alive, MQTT-3.2.2-21).
+	ka := cp.KeepAlive
+	var serverKA bool
+	if m := b.cfg.MaxKeepAlive; m > 0 && (ka == 0 || ka > m) {
+		if v == packet.V5 {
+			ka, serverKA = m, true
+		}
+	}
+	c.keepAlive = time.Duration(ka) * time.Second * 3 / 2
+
+	expiry := uint32(0)
+	if v == packet.V5 {
+		expiry = cp.Props.SessionExpiry
+		if cp.Props.Present.Has(packet.PropReceiveMaximum) {
+			c.recvMax = int(cp.Props.ReceiveMaximum)
+		}
+		c.maxOut = int(cp.Props.MaximumPacketSize)
+		if cp.Props.Present.Has(packet.PropRequestProblemInfo) {
+			c.problemInfo = cp.Props.RequestProblemInfo == 1
+		}
+	} else if !cp.CleanStart {
+		expiry = persist.NeverExpires
+	}
+	expiryCapped := false
+	if m := b.cfg.MaxSessionExpiry; m > 0 && expiry > m {
+		expiry, expiryCapped = m, true
+	}
+
+	if c.faults.has(FaultSlowConnack) {
+		select {
+		case <-time.After(b.cfg.SlowConnackDelay):
+		case <-b.quit:
+			c.finish(nil)
+			return false
+		}
+	}
+
+	ack := &packet.Connack{}
+	if v == packet.V5 {
+		pr := &ack.Props
+		if b.cfg.MaxInflight != 65535 {
+			pr.ReceiveMaximum = b.cfg.MaxInflight
+		}
+		if b.cfg.MaxPacketSize > 0 {
+			pr.MaximumPacketSize = b.cfg.MaxPacketSize
+		}
+		pr.TopicAliasMaximum = b.cfg.TopicAliasMaximum
+		if b.cfg.RetainUnavailable {
+			pr.RetainAvailable = 0
+			pr.Present.Add(packet.PropRetainAvailable)
+		}
+		if assigned {
+			pr.AssignedClientID = clientID
+		}
+		if serverKA {
+			pr.ServerKeepAlive = ka
+			pr.Present.Add(packet.PropServerKeepAlive)
+		}
+		if expiryCapped {
+			pr.SessionExpiry = expiry
+			pr.Present.Add(packet.PropSessionExpiry)
+		}
+		if cp.Props.RequestResponseInfo == 1 {
+			pr.ResponseInfo = b.cfg.ResponseInformation + clientID
+		}
+	}
+	if !b.attach(c, cp.CleanStart, expiry, ack) {
+		c.finish(nil)
+		return false
+	}
+	return true
+}
+
+// authenticate decides whether the identity may connect; it may set the username from the
+// certificate (use_identity_as_username).
+func (b *Broker) authenticate(id *auth.Identity, l Listener) (packet.ReasonCode, string) {
+	if l.UseIdentityAsUsername {
+		if id.CertCN == "" {
+			return packet.NotAuthorized, "a client certificate is required"
+		}
+		id.Username, id.HasUsername = id.CertCN, true
+		return packet.Success, ""
+	}
+	if !id.HasUsername {
+		if b.cfg.AllowAnonymous {
+			return packet.Success, ""
+		}
+		return packet.NotAuthorized, "anonymous clients are not allowed"
+	}
+	if b.cfg.Authenticator == nil {
+		if b.cfg.AllowAnonymous {
+			return packet.Success, ""
+		}
+		return packet.NotAuthorized, "no password file configured"
+	}
+	err := b.cfg.Authenticator.Authenticate(*id)
+	switch {
+	case err == nil:
+		return packet.Success, ""
+	case errors.Is(err, auth.ErrNotAuthorized):
+		return packet.NotAuthorized, "not authorised"
+	default:
+		return packet.BadUserNameOrPassword, "bad user name or password"
+	}
+}
+
+func newClientID() string {
+	var r [12]byte
+	_, _ = rand.Read(r[:])
+	return "gatehouse-" + hex.EncodeToString(r[:])
+}
+
+// attach binds the connection to its session (taking over a connected one, MQTT-3.1.4-3),
+// writes CONNACK and re-sends what the session owes the client. It returns false when the broker
+// is shutting down.
+func (b *Broker) attach(c *conn, cleanStart bool, expiry uint32, ack *packet.Connack) bool {
+	id := c.clientID
+	for {
+		b.mu.Lock()
+		if b.closing {
+			b.mu.Unlock()
+			return false
+		}
+		s := b.sessions[id]
+		if s != nil {
+			s.mu.Lock()
+			old := s.conn
+			s.mu.Unlock()
+			if old != nil {
+				b.mu.Unlock()
+				// MQTT-3.1.4-3: the existing connection is closed, 5.0 with DISCONNECT 0x8E.
+				b.stats.ClientsTakenOver.Add(1)
+				b.log.Info("client taken over", "client", id, "old_remote", old.remote, "new_remote", c.remote)
+				old.kick(packet.SessionTakenOver)
+				select {
+				case <-old.done:
+				case <-b.quit:
+					return false
+				case <-time.After(b.cfg.WriteTimeout + time.Second):
+					b.log.Error("taken-over connection did not end", "client", id)
+					return false
+				}
+				continue
+			}
+		}
+		var discarded *session
+		if s != nil && cleanStart {
+			// MQTT-3.1.2-4 (5.0) / MQTT-3.1.2-6 (3.1.1): Clean Start discards the session.
+			discarded = s
+			s.mu.Lock()
+			s.ended = true
+			s.mu.Unlock()
+			delete(b.sessions, id)
+			s = nil
+		}
+		present := s != nil
+		if s == nil {
+			s = newSession(b, id)
+			b.sessions[id] = s
+		}
+		s.mu.Lock()
+		b.mu.Unlock()
+
+		if discarded != nil {
+			b.endSession(discarded)
+		}
+		s.stopTimersLocked()
+		if s.pendingWill != nil {
+			// MQTT-3.1.3-9: a new connection before the will delay ends cancels the will.
+			s.pendingWill = nil
+		}
+		s.version = c.sessVersion
+		s.identity = c.identity
+		s.faults = c.faults
+		s.expiry = expiry
+		s.window = min(c.recvMax, int(b.cfg.MaxInflight))
+		c.sess = s
+		// MQTT-3.2.2-1/-2 (3.1.1), MQTT-3.2.2-2/-3 (5.0): Session Present.
+		ack.SessionPresent = present && !c.faults.has(FaultNoSessionPresent)
+		c.send(ack)
+		c.connected = true
+		s.conn = c
+		b.stats.ClientsConnected.Add(1)
+		b.stats.ClientsTotal.Add(1)
+		s.persistSave()
+		s.resume()
+		s.mu.Unlock()
+		b.log.Info("client connected", "client", id, "remote", c.remote, "version", c.sessVersion.String(),
+			"clean_start", cleanStart, "session_present", present, "keepalive", c.keepAlive*2/3)
+		return true
+	}
+}
+
+// detach ends the connection's hold on its session: the will is published or delayed and the
+// session ends or waits for its expiry.
+func (b *Broker) detach(c *conn) {
+	s := c.sess
+	b.stats.ClientsConnected.Add(-1)
+	if s == nil {
+		return
+	}
+	w := c.will
+	if w != nil && c.faults.has(FaultNoWill) {
+		w = nil
+	}
+	b.mu.Lock()
+	s.mu.Lock()
+	if s.conn != c {
+		s.mu.Unlock()
+		b.mu.Unlock()
+		return
+	}
+	s.conn = nil
+	end := s.expiry == 0 || b.closing && s.expiry == 0
+	if end {
+		s.ended = true
+		if b.sessions[s.id] == s {
+			delete(b.sessions, s.id)
+		}
+	}
+	var publishNow *message
+	if w != nil {
+		delay := w.delay
+		if delay > s.expiry {
+			// MQTT-3.1.3-9: the will is published when the session ends, if that is sooner.
+			delay = s.expiry
+		}
+		if delay == 0 || end || c.sessVersion != packet.V5 {
+			publishNow = w.msg
+		} else if !b.closing {
+			s.pendingWill = w
+			s.willTimer = b.afterFunc(time.Duration(delay)*time.Second, func() { b.delayedWill(s, w) })
+		}
+	}
+	if !end && s.expiry != persist.NeverExpires && !b.closing {
+		s.expireTimer = b.afterFunc(time.Duration(s.expiry)*time.Second, func() { b.expireSession(s) })
+	}
+	if !end {
+		s.persistSave()
+	}
+	s.mu.Unlock()
+	b.mu.Unlock()
+
+	b.log.Info("client disconnected", "client", s.id, "remote", c.remote, "will", publishNow != nil, "session_ended", end)
+	if end {
+		b.endSession(s)
+	}
+	if publishNow != nil {
+		b.publishWill(publishNow)
+	}
+}
+
+// endSession removes an ended session's subscriptions and stored state.
+func (b *Broker) endSession(s *session) {
+	s.mu.Lock()
+	subs := s.subs
+	s.subs = make(map[string]topic.Options)
+	s.stopTimersLocked()
+	for _, d := range s.inflight {
+		_ = d
+		b.stats.Inflight.Add(-1)
+	}
+	b.stats.Queued.Add(-int64(len(s.queue)))
+	s.inflight, s.queue, s.byPID = nil, nil, map[uint16]*delivery{}
+	s.mu.Unlock()
+	for f := range subs {
+		if b.subs.Unsubscribe(s, f) {
+			b.stats.Subscriptions.Add(-1)
+		}
+	}
+	if st := b.cfg.Store; st != nil {
+		if err := st.DeleteSession(s.id); err != nil {
+			b.log.Error("session store: delete failed", "client", s.id, "err", err)
+		}
+	}
+}
+
+func (b *Broker) delayedWill(s *session, w *willMsg) {
+	s.mu.Lock()
+	if s.pendingWill != w || s.conn != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.pendingWill = nil
+	s.willTimer = nil
+	s.persistSave()
+	s.mu.Unlock()
+	b.publishWill(w.msg)
+}
+
+func (b *Broker) expireSession(s *session) {
+	b.mu.Lock()
+	s.mu.Lock()
+	if s.conn != nil || s.ended {
+		s.mu.Unlock()
+		b.mu.Unlock()
+		return
+	}
+	s.ended = true
+	if b.sessions[s.id] == s {
+		delete(b.sessions, s.id)
+	}
+	w := s.pendingWill
+	s.pendingWill = nil
+	s.mu.Unlock()
+	b.mu.Unlock()
+	b.stats.SessionsExpired.Add(1)
+	b.log.Info("session expired", "client", s.id)
+	b.endSession(s)
+	if w != nil {
+		b.publishWill(w.msg)
+	}
+}
+
+// publishWill publishes a will message like a PUBLISH from its client.
+func (b *Broker) publishWill(m *message) {
+	b.stats.WillsPublished.Add(1)
+	if m.retain {
+		b.storeRetained(m, 0)
+	}
+	b.route(m)
+}
+
+// afterFunc runs f after d on a goroutine counted by the broker, unless Shutdown has begun.
+func (b *Broker) afterFunc(d time.Duration, f func()) *time.Timer {
+	return time.AfterFunc(d, func() {
+		b.mu.Lock()
+		if b.closing {
+			b.mu.Unlock()
+			return
+		}
+		b.wg.Add(1)
+		b.mu.Unlock()
+		defer b.wg.Done()
+		f()
+	})
+}
+
+func (c *conn) onDisconnect(p *packet.Disconnect) bool {
+	if c.sessVersion == packet.V5 {
+		s := c.sess
+		if p.Props.Present.Has(packet.PropSessionExpiry) {
+			s.mu.Lock()
+			if s.expiry == 0 && p.Props.SessionExpiry != 0 {
+				s.mu.Unlock()
+				// MQTT-3.14.2-2: a session that expired on close cannot be given an expiry now.
+				return c.violation(packet.ProtocolError, "MQTT-3.14.2-2", "session expiry set on DISCONNECT after 0 at CONNECT")
+			}
+			s.expiry = p.Props.SessionExpiry
+			s.mu.Unlock()
+		}
+		// MQTT-3.1.2-10: DISCONNECT 0x00 deletes the will; any other code (0x04 "with will") keeps it.
+		if p.Code == packet.NormalDisconnection {
+			c.will = nil
+		}
+	} else {
+		// MQTT-3.1.2-10 (3.1.1): DISCONNECT deletes the will.
+		c.will = nil
+	}
+	c.finish(nil)
+	return false
+}

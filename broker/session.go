@@ -1,0 +1,395 @@
+package broker
+
+import (
+	"sync"
+	"time"
+
+	"github.com/gatehouse-iot/gatehouse/broker/auth"
+	persist "github.com/gatehouse-iot/gatehouse/broker/session"
+	"github.com/gatehouse-iot/gatehouse/broker/topic"
+	"github.com/gatehouse-iot/gatehouse/packet"
+)
+
+// message is an application message as the broker routes it: immutable once built, shared by
+// every subscriber that receives it.
+type message struct {
+	topic   string
+	payload []byte
+	qos     packet.QoS
+	retain  bool
+	props   packet.Properties // forwardable 5.0 properties only
+	expiry  time.Time         // zero = no Message Expiry Interval
+	from    string            // publisher's client id ("" for the broker itself)
+}
+
+// expired reports whether the message's expiry interval has passed at now.
+func (m *message) expired(now time.Time) bool {
+	return !m.expiry.IsZero() && !now.Before(m.expiry)
+}
+
+// delivery is an outgoing QoS 1/2 message owed to one session.
+type delivery struct {
+	msg    *message
+	seq    uint64
+	qos    packet.QoS
+	retain bool
+	ids    []uint32 // subscription identifiers (5.0)
+	pid    uint16
+	state  persist.MessageState
+}
+
+// willMsg is a connection's will with its 5.0 delay.
+type willMsg struct {
+	msg   *message
+	delay uint32 // seconds
+}
+
+// session is the live state of one MQTT session, held by the broker for as long as the session
+// lasts: across connections for persistent sessions.
+type session struct {
+	b  *Broker
+	id string
+
+	// mu protects every field below. Lock order: Broker.mu, then session.mu, then conn.outMu.
+	mu       sync.Mutex
+	conn     *conn
+	ended    bool
+	version  packet.Version
+	identity auth.Identity
+	faults   faultBits
+	expiry   uint32 // Session Expiry Interval in seconds; 0 = ends with the connection
+	window   int    // outgoing in-flight window of the current connection
+	subs     map[string]topic.Options
+	inflight []*delivery // sent, unacknowledged, in send order
+	byPID    map[uint16]*delivery
+	queue    []*delivery // waiting for a free in-flight slot or a connection
+	nextPID  uint16
+	seq      uint64
+	// awaitRel holds packet ids of incoming QoS 2 messages acknowledged with PUBREC, awaiting
+	// PUBREL (method A of MQTT 4.3.3: the message was forwarded on PUBLISH).
+	awaitRel    map[uint16]struct{}
+	pendingWill *willMsg
+	willTimer   *time.Timer
+	expireTimer *time.Timer
+	// held is the message kept back by the no-message-order fault.
+	held      *heldMsg
+	heldTimer *time.Timer
+}
+
+type heldMsg struct {
+	msg    *message
+	qos    packet.QoS
+	retain bool
+	ids    []uint32
+}
+
+func newSession(b *Broker, id string) *session {
+	return &session{
+		b:        b,
+		id:       id,
+		subs:     make(map[string]topic.Options),
+		byPID:    make(map[uint16]*delivery),
+		awaitRel: make(map[uint16]struct{}),
+		faults:   b.faults.forClient(id),
+	}
+}
+
+// persistent reports whether the session's state goes to the Store. Called with mu held.
+func (s *session) persistent() bool { return s.b.cfg.Store != nil && s.expiry > 0 && !s.ended }
+
+// deliver hands a message to the session at the given QoS. retain is the RETAIN flag to send.
+func (s *session) deliver(m *message, qos packet.QoS, retain bool, ids []uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	if acl := s.b.cfg.ACL; acl != nil && !acl.Allow(s.identity, m.topic, auth.Read) {
+		s.b.stats.DroppedDenied.Add(1)
+		return
+	}
+	if s.faults.has(FaultQoSDowngrade) {
+		qos = 0
+	}
+	if s.faults.has(FaultNoMessageOrder) {
+		if s.held == nil {
+			s.held = &heldMsg{msg: m, qos: qos, retain: retain, ids: ids}
+			// A message held alone is released after a short while, so none is lost.
+			s.heldTimer = s.b.afterFunc(100*time.Millisecond, s.releaseHeld)
+			return
+		}
+		h := s.held
+		s.held = nil
+		if s.heldTimer != nil {
+			s.heldTimer.Stop()
+		}
+		s.enqueue(m, qos, retain, ids)
+		s.enqueue(h.msg, h.qos, h.retain, h.ids)
+		return
+	}
+	s.enqueue(m, qos, retain, ids)
+	if qos == 2 && s.faults.has(FaultDuplicateQoS2) {
+		s.enqueue(m, qos, retain, ids)
+	}
+}
+
+func (s *session) releaseHeld() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := s.held; h != nil && !s.ended {
+		s.held = nil
+		s.enqueue(h.msg, h.qos, h.retain, h.ids)
+	}
+}
+
+// enqueue sends a QoS 0 message now (or drops it) and queues a QoS 1/2 message. Called with mu held.
+func (s *session) enqueue(m *message, qos packet.QoS, retain bool, ids []uint32) {
+	if qos == 0 {
+		if s.conn == nil {
+			// QoS 0 messages are not kept for disconnected sessions (MQTT 3.1.1 §3.1.2.4 allows it).
+			s.b.stats.DroppedOffline.Add(1)
+			return
+		}
+		s.conn.sendPublish(m, 0, 0, false, retain, ids)
+		return
+	}
+	s.seq++
+	d := &delivery{msg: m, seq: s.seq, qos: qos, retain: retain, ids: ids}
+	s.queue = append(s.queue, d)
+	s.b.stats.Queued.Add(1)
+	s.persistPut(d)
+	s.pump()
+}
+
+// pump moves queued messages into flight while the window has room. Called with mu held.
+func (s *session) pump() {
+	c := s.conn
+	if c == nil {
+		return
+	}
+	now := time.Now()
+	for len(s.queue) > 0 && len(s.inflight) < s.window {
+		d := s.queue[0]
+		s.queue[0] = nil
+		s.queue = s.queue[1:]
+		if len(s.queue) == 0 {
+			s.queue = nil
+		}
+		s.b.stats.Queued.Add(-1)
+		if d.msg.expired(now) {
+			s.b.stats.DroppedExpired.Add(1)
+			s.persistDelete(d)
+			continue
+		}
+		pid, ok := s.allocPID()
+		if !ok {
+			// Every packet id is in flight: keep the message for later.
+			s.queue = append([]*delivery{d}, s.queue...)
+			s.b.stats.Queued.Add(1)
+			return
+		}
+		d.pid = pid
+		if !c.fits(d.msg, d.ids) {
+			// MQTT-3.1.2-25: a message over the client's Maximum Packet Size is discarded.
+			s.b.stats.DroppedTooLarge.Add(1)
+			s.persistDelete(d)
+			continue
+		}
+		d.state = persist.AwaitAck
+		s.inflight = append(s.inflight, d)
+		s.byPID[pid] = d
+		s.b.stats.Inflight.Add(1)
+		s.persistPut(d)
+		c.sendPublish(d.msg, d.qos, d.pid, false, d.retain, d.ids)
+	}
+}
+
+// allocPID returns a packet identifier not in use by an in-flight message. Called with mu held.
+func (s *session) allocPID() (uint16, bool) {
+	for range 65535 {
+		s.nextPID++
+		if s.nextPID == 0 {
+			s.nextPID = 1
+		}
+		if _, used := s.byPID[s.nextPID]; !used {
+			return s.nextPID, true
+		}
+	}
+	return 0, false
+}
+
+// resume re-sends what was in flight when the previous connection ended (MQTT-4.4.0-1: PUBLISH
+// with DUP=1, PUBREL again), then fills the window. Called with mu held, after CONNACK.
+func (s *session) resume() {
+	c := s.conn
+	dup := !s.faults.has(FaultNoDup)
+	for _, d := range s.inflight {
+		switch d.state {
+		case persist.AwaitAck:
+			c.sendPublish(d.msg, d.qos, d.pid, dup, d.retain, d.ids)
+		case persist.AwaitComp:
+			c.send(&packet.Pubrel{PacketID: d.pid})
+		}
+	}
+	s.pump()
+}
+
+// removeInflight drops an acknowledged message. Called with mu held.
+func (s *session) removeInflight(d *delivery) {
+	delete(s.byPID, d.pid)
+	for i, x := range s.inflight {
+		if x == d {
+			copy(s.inflight[i:], s.inflight[i+1:])
+			s.inflight[len(s.inflight)-1] = nil
+			s.inflight = s.inflight[:len(s.inflight)-1]
+			break
+		}
+	}
+	s.b.stats.Inflight.Add(-1)
+	s.persistDelete(d)
+}
+
+func (s *session) onPuback(p *packet.Puback) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.byPID[p.PacketID]
+	if d == nil || d.qos != 1 {
+		s.b.log.Debug("PUBACK for unknown packet id", "client", s.id, "packet_id", p.PacketID)
+		return
+	}
+	s.removeInflight(d)
+	s.pump()
+}
+
+func (s *session) onPubrec(p *packet.Pubrec) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.byPID[p.PacketID]
+	if d == nil || d.qos != 2 {
+		// 5.0: PUBREL with 0x92 for an unknown packet id (§3.6.2.1).
+		rel := &packet.Pubrel{PacketID: p.PacketID}
+		if s.version == packet.V5 {
+			rel.Code = packet.PacketIdentifierNotFound
+		}
+		if s.conn != nil {
+			s.conn.send(rel)
+		}
+		return
+	}
+	if s.version == packet.V5 && p.Code.IsError() {
+		// MQTT-4.3.3-? (5.0 §4.3.3): a PUBREC with an error code ends the flow.
+		s.removeInflight(d)
+		s.pump()
+		return
+	}
+	d.state = persist.AwaitComp
+	s.persistPut(d)
+	if s.conn != nil {
+		s.conn.send(&packet.Pubrel{PacketID: d.pid})
+	}
+}
+
+func (s *session) onPubcomp(p *packet.Pubcomp) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.byPID[p.PacketID]
+	if d == nil || d.qos != 2 || d.state != persist.AwaitComp {
+		s.b.log.Debug("PUBCOMP for unknown packet id", "client", s.id, "packet_id", p.PacketID)
+		return
+	}
+	s.removeInflight(d)
+	s.pump()
+}
+
+// stopTimers stops the session's timers (Shutdown, session end).
+func (s *session) stopTimers() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopTimersLocked()
+}
+
+func (s *session) stopTimersLocked() {
+	for _, t := range []*time.Timer{s.willTimer, s.expireTimer, s.heldTimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	s.willTimer, s.expireTimer, s.heldTimer = nil, nil, nil
+}
+
+// state returns the session's persistent state. Called with mu held.
+func (s *session) state() persist.State {
+	st := persist.State{
+		ClientID:       s.id,
+		Version:        s.version,
+		Username:       s.identity.Username,
+		ExpiryInterval: s.expiry,
+		NextPacketID:   s.nextPID,
+	}
+	for f, o := range s.subs {
+		st.Subscriptions = append(st.Subscriptions, persist.Subscription{
+			Filter: f, QoS: o.QoS, NoLocal: o.NoLocal, RetainAsPublished: o.RetainAsPublished,
+			RetainHandling: o.RetainHandling, ID: o.ID,
+		})
+	}
+	for id := range s.awaitRel {
+		st.AwaitingRelease = append(st.AwaitingRelease, id)
+	}
+	if s.conn == nil {
+		st.DisconnectedAt = time.Now()
+	}
+	if w := s.pendingWill; w != nil {
+		st.Will = &persist.Will{
+			Topic: w.msg.topic, Payload: w.msg.payload, QoS: byte(w.msg.qos), Retain: w.msg.retain,
+			Props: w.msg.props, PublishAt: time.Now().Add(time.Duration(w.delay) * time.Second),
+		}
+	}
+	return st
+}
+
+// persistSave writes the session's state to the Store. Called with mu held.
+func (s *session) persistSave() {
+	if !s.persistent() {
+		return
+	}
+	if err := s.b.cfg.Store.SaveSession(s.state()); err != nil {
+		s.b.log.Error("session store: save failed", "client", s.id, "err", err)
+	}
+}
+
+func (s *session) persistPut(d *delivery) {
+	if !s.persistent() {
+		return
+	}
+	m := persist.Message{
+		Seq: d.seq, State: d.state, PacketID: d.pid, Topic: d.msg.topic, Payload: d.msg.payload,
+		QoS: byte(d.qos), Retain: d.retain, Props: d.msg.props, Expiry: d.msg.expiry, Publisher: d.msg.from,
+	}
+	m.Props.SubscriptionIDs = d.ids
+	if err := s.b.cfg.Store.PutMessage(s.id, m); err != nil {
+		s.b.log.Error("session store: put message failed", "client", s.id, "err", err)
+	}
+}
+
+func (s *session) persistDelete(d *delivery) {
+	if !s.persistent() {
+		return
+	}
+	if err := s.b.cfg.Store.DeleteMessage(s.id, d.seq); err != nil {
+		s.b.log.Error("session store: delete message failed", "client", s.id, "err", err)
+	}
+}
+
+type (
+	sessionState   = persist.State
+	sessionMessage = persist.Message
+)
+
+const (
+	queuedState  = persist.Queued
+	neverExpires = persist.NeverExpires
+)
+
+func subOptions(s persist.Subscription) topic.Options {
+	return topic.Options{QoS: s.QoS, NoLocal: s.NoLocal, RetainAsPublished: s.RetainAsPublished, RetainHandling: s.RetainHandling, ID: s.ID}
+}
