@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-iot/gatehouse/broker/auth"
-	"github.com/gatehouse-iot/gatehouse/broker/topic"
 	persist "github.com/gatehouse-iot/gatehouse/broker/session"
+	"github.com/gatehouse-iot/gatehouse/broker/topic"
 	"github.com/gatehouse-iot/gatehouse/packet"
 )
 

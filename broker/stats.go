@@ -32,12 +32,12 @@ type Stats struct {
 // StatsSnapshot is a copy of Stats at one instant.
 type StatsSnapshot struct {
 	ClientsConnected, Sockets, Retained, Inflight, Queued, Subscriptions int64
-	ClientsTotal, ConnectsRefused, ProtocolErrors                         uint64
-	MessagesReceived, MessagesSent                                        [3]uint64
-	BytesReceived, BytesSent                                              uint64
-	DroppedQueueFull, DroppedOffline, DroppedTooLarge, DroppedExpired     uint64
-	DroppedDenied, WillsPublished, SessionsExpired, ClientsTakenOver      uint64
-	KeepaliveTimeouts                                                     uint64
+	ClientsTotal, ConnectsRefused, ProtocolErrors                        uint64
+	MessagesReceived, MessagesSent                                       [3]uint64
+	BytesReceived, BytesSent                                             uint64
+	DroppedQueueFull, DroppedOffline, DroppedTooLarge, DroppedExpired    uint64
+	DroppedDenied, WillsPublished, SessionsExpired, ClientsTakenOver     uint64
+	KeepaliveTimeouts                                                    uint64
 }
 
 // Snapshot copies every counter.

@@ -66,9 +66,9 @@ type MessageState byte
 
 // Outgoing message states.
 const (
-	Queued       MessageState = iota // not sent yet (waiting for a free in-flight slot or a connection)
-	AwaitAck                         // PUBLISH sent; awaiting PUBACK (QoS 1) or PUBREC (QoS 2)
-	AwaitComp                        // PUBREL sent; awaiting PUBCOMP (QoS 2)
+	Queued    MessageState = iota // not sent yet (waiting for a free in-flight slot or a connection)
+	AwaitAck                      // PUBLISH sent; awaiting PUBACK (QoS 1) or PUBREC (QoS 2)
+	AwaitComp                     // PUBREL sent; awaiting PUBCOMP (QoS 2)
 )
 
 // Message is an outgoing QoS 1/2 application message owed to a session.
