@@ -56,8 +56,9 @@ func topicNameError(v Version, s string, wildcardRule string) *Error {
 }
 
 // ValidTopicFilter checks a topic filter as SUBSCRIBE and UNSUBSCRIBE carry it: a valid string of
-// at least one character ([MQTT-4.7.3-1]), '#' only as the whole last level ([MQTT-4.7.1-2]) and
-// '+' only as a whole level ([MQTT-4.7.1-3]). In 5.0 a filter starting "$share/" must have a
+// at least one character ([MQTT-4.7.3-1]), '#' only as the whole last level ([MQTT-4.7.1-2] in
+// 3.1.1, [MQTT-4.7.1-1] in 5.0) and '+' only as a whole level ([MQTT-4.7.1-3] in 3.1.1,
+// [MQTT-4.7.1-2] in 5.0). In 5.0 a filter starting "$share/" must have a
 // non-empty share name without '/', '+' or '#', followed by '/' and a filter ([MQTT-4.8.2-1],
 // [MQTT-4.8.2-2]).
 func ValidTopicFilter(v Version, s string) error {
@@ -100,14 +101,14 @@ func topicFilterError(v Version, s string) *Error {
 		switch s[i] {
 		case '#':
 			if i != len(s)-1 {
-				return bad("MQTT-4.7.1-2", "'#' is not the last character")
+				return bad(pick(v, "MQTT-4.7.1-2", "MQTT-4.7.1-1"), "'#' is not the last character")
 			}
 			if i > 0 && s[i-1] != '/' {
-				return bad("MQTT-4.7.1-2", "'#' does not occupy a whole level")
+				return bad(pick(v, "MQTT-4.7.1-2", "MQTT-4.7.1-1"), "'#' does not occupy a whole level")
 			}
 		case '+':
 			if (i > 0 && s[i-1] != '/') || (i < len(s)-1 && s[i+1] != '/') {
-				return bad("MQTT-4.7.1-3", "'+' does not occupy a whole level")
+				return bad(pick(v, "MQTT-4.7.1-3", "MQTT-4.7.1-2"), "'+' does not occupy a whole level")
 			}
 		}
 	}

@@ -193,7 +193,6 @@ func validateConnect(p *Connect, v Version) *Error {
 		return verr(t, MalformedPacket, "MQTT-3.1.2-3", "connect flags", "reserved flag set")
 	}
 	if e := str(t, "client identifier", v, p.ClientID); e != nil {
-		e.Rule = "MQTT-3.1.3-4"
 		return e
 	}
 	switch {
@@ -210,10 +209,8 @@ func validateConnect(p *Connect, v Version) *Error {
 		if w.QoS > 2 {
 			return verr(t, MalformedPacket, pick(v, "MQTT-3.1.2-14", "MQTT-3.1.2-12"), "will QoS", "will QoS 3")
 		}
-		if e := topicNameError(v, w.Topic, "MQTT-4.7.1-1"); e != nil {
-			if e.Code == MalformedPacket {
-				e.Rule = pick(v, "MQTT-3.1.3-10", "MQTT-3.1.3-11")
-			}
+		// The will topic is a topic name: no wildcards ([MQTT-4.7.1-1] in 3.1.1, [MQTT-4.7.0-1] in 5.0).
+		if e := topicNameError(v, w.Topic, pick(v, "MQTT-4.7.1-1", "MQTT-4.7.0-1")); e != nil {
 			return at(e, t, "will topic")
 		}
 		if v == V5 {
@@ -232,7 +229,6 @@ func validateConnect(p *Connect, v Version) *Error {
 	}
 	if p.hasUsername() {
 		if e := str(t, "user name", v, p.Username); e != nil {
-			e.Rule = pick(v, "MQTT-3.1.3-11", "MQTT-3.1.3-12")
 			return e
 		}
 	} else if p.hasPassword() && v != V5 {
@@ -340,8 +336,8 @@ var ackCodes5 = map[Type]struct {
 	TypePubrec:   {"MQTT-3.5.2-1", codeSet(0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99)},
 	TypePubrel:   {"MQTT-3.6.2-1", codeSet(0x00, 0x92)},
 	TypePubcomp:  {"MQTT-3.7.2-1", codeSet(0x00, 0x92)},
-	TypeSuback:   {"MQTT-3.9.3-1", codeSet(0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2)},
-	TypeUnsuback: {"MQTT-3.11.3-1", codeSet(0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91)},
+	TypeSuback:   {"MQTT-3.9.3-2", codeSet(0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2)},
+	TypeUnsuback: {"MQTT-3.11.3-2", codeSet(0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91)},
 	TypeAuth:     {"MQTT-3.15.2-1", codeSet(0x00, 0x18, 0x19)},
 }
 
@@ -378,9 +374,6 @@ func validateSubscribe(p *Subscribe, v Version, from Side) *Error {
 		s := &p.Subscriptions[i]
 		field := "subscription " + itoa(i+1)
 		if e := topicFilterError(v, s.Filter); e != nil {
-			if e.Code == MalformedPacket {
-				e.Rule = "MQTT-3.8.3-1"
-			}
 			return at(e, t, field+" topic filter")
 		}
 		if v != V5 {
@@ -441,9 +434,6 @@ func validateUnsubscribe(p *Unsubscribe, v Version, from Side) *Error {
 	}
 	for i, f := range p.Filters {
 		if e := topicFilterError(v, f); e != nil {
-			if e.Code == MalformedPacket {
-				e.Rule = "MQTT-3.10.3-1"
-			}
 			return at(e, t, "topic filter "+itoa(i+1))
 		}
 	}
