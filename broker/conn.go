@@ -426,7 +426,11 @@ func (c *conn) traceOut(b []byte) {
 
 func (c *conn) traceIn(p packet.Packet) {
 	if tr := c.b.cfg.Tracer; tr != nil {
-		tr.Trace(TraceEvent{Time: time.Now(), ClientID: c.clientID, Remote: c.remote, Listener: c.lis.Name, Dir: In, Packet: p, Version: c.readVersion()})
+		id := c.clientID
+		if cp, ok := p.(*packet.Connect); ok && id == "" {
+			id = cp.ClientID
+		}
+		tr.Trace(TraceEvent{Time: time.Now(), ClientID: id, Remote: c.remote, Listener: c.lis.Name, Dir: In, Packet: p, Version: c.readVersion()})
 	}
 }
 
