@@ -61,7 +61,6 @@ type ACL interface {
 type ACLFile struct {
 	path      string
 	anonymous []rule
-	hasAnon   bool
 	users     map[string][]rule
 	patterns  []rule
 }
@@ -142,7 +141,6 @@ func LoadACLFile(path string) (*ACLFile, error) {
 				f.patterns = append(f.patterns, r)
 			} else if user == nil {
 				f.anonymous = append(f.anonymous, r)
-				f.hasAnon = true
 			} else {
 				f.users[*user] = append(f.users[*user], r)
 			}
@@ -172,7 +170,7 @@ func (f *ACLFile) Allow(id Identity, topic string, a Access) bool {
 	var own []rule
 	if id.HasUsername {
 		own = f.users[id.Username]
-	} else if f.hasAnon {
+	} else {
 		own = f.anonymous
 	}
 	if d := decide(own, topic, a, id, false); d != undecided {
