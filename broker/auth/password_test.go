@@ -285,3 +285,24 @@ func runAs() string {
 	}
 	return "# not root: mosquitto keeps the current user"
 }
+
+// TestFixturePasswordFile keeps fixtures/auth/passwd usable: every user logs in with its name
+// followed by "-pw", in both hash formats.
+func TestFixturePasswordFile(t *testing.T) {
+	pf, err := LoadPasswordFile("../../fixtures/auth/passwd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := []string{"backoffice", "billing", "installer", "gate-01", "legacy"}
+	if pf.Users() != len(users) {
+		t.Fatalf("fixture has %d users, want %d", pf.Users(), len(users))
+	}
+	for _, u := range users {
+		if err := pf.Authenticate(user(u, u+"-pw")); err != nil {
+			t.Errorf("fixture user %s: %v", u, err)
+		}
+		if err := pf.Authenticate(user(u, u)); err == nil {
+			t.Errorf("fixture user %s accepted a wrong password", u)
+		}
+	}
+}
