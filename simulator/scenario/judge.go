@@ -102,20 +102,6 @@ func inWindow(msgs []Observed, w Window) []Observed {
 	return msgs[lo:hi]
 }
 
-// matches applies everything but the payload.
-func (m Match) envelopeMatches(o Observed) bool {
-	if !MatchTopic(m.Topic, o.Topic) {
-		return false
-	}
-	if m.QoS >= 0 && int(o.QoS) != m.QoS {
-		return false
-	}
-	if m.Retained != nil && o.Retained != *m.Retained {
-		return false
-	}
-	return true
-}
-
 // Matches reports whether an observed message satisfies the match, and if not, why.
 func (m Match) Matches(o Observed) (bool, string) {
 	if !MatchTopic(m.Topic, o.Topic) {

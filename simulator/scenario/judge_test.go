@@ -75,8 +75,16 @@ func TestJudgePublish(t *testing.T) {
 		{"silent topic names the last message before", withPayload(pub("acs/+/gate/gate-01/state"), "{position: open}"), win("3s", "4s"), true, Failed,
 			[]string{"no message on acs/+/gate/gate-01/state in the window [+3.000s, +4.000s]", "the last one before it: +2.500s"}},
 		{"never seen at all", pub("acs/+/gate/gate-01/evt/passage"), win("0s", "4s"), true, Failed, []string{"nor before it"}},
-		{"count of two across devices", func() Expectation { e := withPayload(pub("acs/+/gate/+/state"), "{position: open}"); e.Count = 2; return e }(), win("0s", "4s"), false, Met, nil},
-		{"count short", func() Expectation { e := withPayload(pub("acs/+/gate/+/state"), "{position: open}"); e.Count = 3; return e }(), win("0s", "4s"), true, Failed, []string{"only 2 of 3 matching messages"}},
+		{"count of two across devices", func() Expectation {
+			e := withPayload(pub("acs/+/gate/+/state"), "{position: open}")
+			e.Count = 2
+			return e
+		}(), win("0s", "4s"), false, Met, nil},
+		{"count short", func() Expectation {
+			e := withPayload(pub("acs/+/gate/+/state"), "{position: open}")
+			e.Count = 3
+			return e
+		}(), win("0s", "4s"), true, Failed, []string{"only 2 of 3 matching messages"}},
 		{"exactly waits for the window", func() Expectation { e := pub("acs/+/gate/gate-01/state"); e.Exactly = 3; return e }(), win("0s", "4s"), false, Pending, nil},
 		{"exactly met", func() Expectation { e := pub("acs/+/gate/gate-01/state"); e.Exactly = 3; return e }(), win("0s", "4s"), true, Met, nil},
 		{"exactly exceeded fails early", func() Expectation { e := pub("acs/+/gate/gate-01/state"); e.Exactly = 2; return e }(), win("0s", "4s"), false, Failed, []string{"3 matching messages, more than exactly 2"}},

@@ -30,11 +30,11 @@ type Planned struct {
 	Step   int           // the step it belongs to (1-based)
 	At     time.Duration // from the fleet's start
 	Kind   ActionKind
-	Device string        // empty for broker actions
-	Name   string        // command name, stimulus kind, fault kind
+	Device string         // empty for broker actions
+	Name   string         // command name, stimulus kind, fault kind
 	Args   map[string]any // command arguments or stimulus parameters
-	Fault  fault.Fault   // for ActFault and ActBroker
-	Corr   string        // for commands: the correlation id the ack must carry
+	Fault  fault.Fault    // for ActFault and ActBroker
+	Corr   string         // for commands: the correlation id the ack must carry
 }
 
 func (p Planned) String() string {
