@@ -97,7 +97,7 @@ func (s *Store) Get(topic string) (Message, bool) {
 }
 
 // Match calls fn for every retained message whose topic matches filter, until fn returns false.
-// Messages expired at now are skipped and removed. filter must be a valid topic filter without a
+// Messages expired at now are skipped, and removed once the read lock is released. filter must be a valid topic filter without a
 // "$share/" prefix (shared subscriptions receive no retained messages, 5.0 section 4.8.2).
 // fn runs under the store's read lock and must not call the store.
 func (s *Store) Match(filter string, now time.Time, fn func(Message) bool) {
@@ -106,8 +106,10 @@ func (s *Store) Match(filter string, now time.Time, fn func(Message) bool) {
 	w.walk(&s.root, 0, true)
 	s.mu.RUnlock()
 	if w.expired {
+		// Walk the same branches again under the write lock and remove what has expired there.
 		s.mu.Lock()
-		s.sweep(&s.root, now)
+		rm := walker{filter: filter, now: now, store: s}
+		rm.walk(&s.root, 0, true)
 		s.mu.Unlock()
 	}
 }
@@ -154,7 +156,8 @@ type walker struct {
 	filter  string
 	now     time.Time
 	fn      func(Message) bool
-	expired bool // met an expired message: Match removes them after releasing the read lock
+	expired bool   // met an expired message: Match removes them after releasing the read lock
+	store   *Store // set (with the write lock held) to remove expired messages instead of reporting
 	stopped bool
 }
 
@@ -216,9 +219,12 @@ func (w *walker) emit(n *node) {
 	}
 	if n.msg.expired(w.now) {
 		w.expired = true
+		if w.store != nil {
+			w.store.remove(n) // deleting from a map while ranging over it is safe
+		}
 		return
 	}
-	if !w.fn(*n.msg) {
+	if w.fn != nil && !w.fn(*n.msg) {
 		w.stopped = true
 	}
 }
