@@ -96,13 +96,21 @@ func (id PropID) String() string {
 	return "property " + ReasonCode(id).hex2()
 }
 
-// field names the property for errors: "property 0x23 topic alias".
-func (id PropID) field() string {
-	if id.Known() {
-		return "property " + ReasonCode(id).hex2() + " " + propInfos[id].name
+// propFields holds each property's name for errors, built once so that naming a field costs
+// nothing on the decoding path.
+var propFields = func() (f [256]string) {
+	for i := range f {
+		id := PropID(i)
+		f[i] = "property " + ReasonCode(id).hex2()
+		if id.Known() {
+			f[i] += " " + propInfos[id].name
+		}
 	}
-	return "property " + ReasonCode(id).hex2()
-}
+	return f
+}()
+
+// field names the property for errors: "property 0x23 topic alias".
+func (id PropID) field() string { return propFields[id] }
 
 // PropSet is a set of property identifiers, one bit per identifier.
 type PropSet uint64
