@@ -103,7 +103,7 @@ func (t *Trace) Dropped() int {
 
 // Lines formats the trace one event per line:
 //
-//	+   0.412ms pub  → PUBLISH qos=1 id=1 topic="a/b" payload=5B  [32 0a 00 03 61 2f 62 00 01 ...]
+//   - 0.412ms pub  → PUBLISH qos=1 id=1 topic="a/b" payload=5B  [32 0a 00 03 61 2f 62 00 01 ...]
 func (t *Trace) Lines() []string {
 	evs := t.Events()
 	out := make([]string, 0, len(evs)+1)
