@@ -101,9 +101,9 @@ func (t *Trace) Dropped() int {
 	return t.dropped
 }
 
-// Lines formats the trace one event per line:
-//
-//   - 0.412ms pub  → PUBLISH qos=1 id=1 topic="a/b" payload=5B  [32 0a 00 03 61 2f 62 00 01 ...]
+// Lines formats the trace one event per line: the time since the trace began, the connection,
+// the direction (→ sent, ← received, × closed, # note), the packet and its raw bytes, e.g.
+// `+0.412ms pub → PUBLISH qos=1 id=1 dup=0 retain=0 topic="a/b" payload=5B [32 0c 00 03 ...]`.
 func (t *Trace) Lines() []string {
 	evs := t.Events()
 	out := make([]string, 0, len(evs)+1)
