@@ -306,3 +306,20 @@ func TestFixturePasswordFile(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkAuthenticate(b *testing.B) {
+	h, _ := HashPassword([]byte("pw"))
+	p := filepath.Join(b.TempDir(), "passwd")
+	os.WriteFile(p, []byte("gate-01:"+h+"\n"), 0o600)
+	pf, err := LoadPasswordFile(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	id := user("gate-01", "pw")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if pf.Authenticate(id) != nil {
+			b.Fatal("refused")
+		}
+	}
+}
