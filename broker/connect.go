@@ -333,6 +333,7 @@ func (b *Broker) attach(c *conn, cleanStart bool, expiry uint32, ack *packet.Con
 		c.send(ack)
 		c.connected = true
 		s.conn = c
+		s.online.Store(true)
 		b.stats.ClientsConnected.Add(1)
 		b.stats.ClientsTotal.Add(1)
 		s.persistSave()
@@ -364,7 +365,8 @@ func (b *Broker) detach(c *conn) {
 		return
 	}
 	s.conn = nil
-	end := s.expiry == 0 || b.closing && s.expiry == 0
+	s.online.Store(false)
+	end := s.expiry == 0
 	if end {
 		s.ended = true
 		if b.sessions[s.id] == s {

@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"context"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -423,3 +424,11 @@ var _ = Describe("Sessions", func() {
 		})
 	}
 })
+
+type brokerConfig = broker.Config
+
+func ctxTimeout() context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	DeferCleanup(cancel)
+	return ctx
+}

@@ -278,13 +278,16 @@ type routeScratch struct {
 
 var routePool = sync.Pool{New: func() any { return &routeScratch{index: make(map[*session]int)} }}
 
+// sessionOnline prefers connected members of a shared subscription group.
+func sessionOnline(s *session) bool { return s.online.Load() }
+
 // route delivers m to every matching subscription and returns how many sessions it went to.
 // Overlapping subscriptions of one session yield one delivery at the highest QoS of the matches,
 // carrying every subscription identifier (MQTT-3.3.4-2, MQTT-3.3.4-3); each shared subscription
 // group gets its own delivery (MQTT-4.8.2-?).
 func (b *Broker) route(m *message) int {
 	sc := routePool.Get().(*routeScratch)
-	b.subs.Match(m.topic, func(s *session, filter, share string, o topic.Options) {
+	b.subs.MatchEligible(m.topic, sessionOnline, func(s *session, filter, share string, o topic.Options) {
 		if o.NoLocal && s.id == m.from {
 			// MQTT-3.8.3-3: no local.
 			return

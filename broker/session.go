@@ -2,6 +2,7 @@ package broker
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-iot/gatehouse/broker/auth"
@@ -47,8 +48,9 @@ type willMsg struct {
 // session is the live state of one MQTT session, held by the broker for as long as the session
 // lasts: across connections for persistent sessions.
 type session struct {
-	b  *Broker
-	id string
+	b      *Broker
+	id     string
+	online atomic.Bool // a connection is attached; read without mu to pick shared subscribers
 
 	// mu protects every field below. Lock order: Broker.mu, then session.mu, then conn.outMu.
 	mu       sync.Mutex

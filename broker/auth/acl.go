@@ -81,6 +81,11 @@ func LoadACLFile(path string) (*ACLFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load acl file: %w", err)
 	}
+	return ParseACL(path, data)
+}
+
+// ParseACL parses the content of an acl_file; path only names the file in errors.
+func ParseACL(path string, data []byte) (*ACLFile, error) {
 	f := &ACLFile{path: path, users: map[string][]rule{}}
 	var user *string
 	for i, raw := range splitLines(data) {

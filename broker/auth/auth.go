@@ -32,6 +32,23 @@ type Authenticator interface {
 	Authenticate(id Identity) error
 }
 
+// AuthenticatorFunc adapts a function to an Authenticator (tests, fault modes, custom schemes).
+type AuthenticatorFunc func(id Identity) error
+
+// Authenticate calls f(id).
+func (f AuthenticatorFunc) Authenticate(id Identity) error { return f(id) }
+
+// ACLFunc adapts a function to an ACL.
+type ACLFunc func(id Identity, topic string, a Access) bool
+
+// Allow calls f(id, topic, a).
+func (f ACLFunc) Allow(id Identity, topic string, a Access) bool { return f(id, topic, a) }
+
+var (
+	_ Authenticator = AuthenticatorFunc(nil)
+	_ ACL           = ACLFunc(nil)
+)
+
 // Errors an Authenticator returns, mapped by the broker onto CONNACK return / reason codes.
 var (
 	// ErrBadCredentials: unknown user name or wrong password (3.1.1 CONNACK 0x04, 5.0 0x86).

@@ -77,6 +77,11 @@ func LoadPasswordFile(path string) (*PasswordFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load password file: %w", err)
 	}
+	return ParsePasswordFile(path, data)
+}
+
+// ParsePasswordFile parses the content of a password file; path only names the file in errors.
+func ParsePasswordFile(path string, data []byte) (*PasswordFile, error) {
 	pf := &PasswordFile{path: path, users: map[string]*credential{}}
 	seen := map[string]int{}
 	for i, raw := range splitLines(data) {
