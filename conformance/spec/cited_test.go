@@ -9,8 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -20,9 +20,14 @@ type citation struct {
 	id    ID
 }
 
+// idLike matches a whole statement ID: MQTT- and four numbers joined by dots or dashes, which
+// takes in the misprints the standards print (MQTT-3.1.2.7, MQTT-3-8.3-4) and leaves out prefixes
+// such as "MQTT-1.5" that code compares rules against.
+var idLike = regexp.MustCompile(`^MQTT-[0-9]+([.-][0-9]+){3}$`)
+
 // citedIDs returns every string literal in the .go files of dir (test files included, no
-// subdirectories) that starts like a statement ID, "MQTT-" and a digit. The codec's errors carry
-// such literals as Error.Rule, and its tests expect them.
+// subdirectories) that is shaped like a statement ID. The codec's errors carry such literals as
+// Error.Rule, and its tests expect them.
 func citedIDs(dir string) ([]citation, error) {
 	paths, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
@@ -41,7 +46,7 @@ func citedIDs(dir string) ([]citation, error) {
 				return true
 			}
 			s, err := strconv.Unquote(lit.Value)
-			if err != nil || len(s) < 6 || !strings.HasPrefix(s, "MQTT-") || s[5] < '0' || s[5] > '9' {
+			if err != nil || !idLike.MatchString(s) {
 				return true
 			}
 			pos := fset.Position(lit.Pos())
@@ -102,6 +107,8 @@ var rules = []string{
 	"§2.2.3",
 	"MQTT-",
 	"MQTT-x",
+	"MQTT-1.5",
+	"MQTT-3.1.2.7",
 }
 
 func f() string { return ` + "`MQTT-3.3.5-1`" + ` }
@@ -116,7 +123,7 @@ func f() string { return ` + "`MQTT-3.3.5-1`" + ` }
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprint(cites); got != "[{x.go:5 MQTT-3.3.2-2} {x.go:6 MQTT-3-8.3-4} {x.go:7 MQTT-3.1.2-30} {x.go:8 MQTT-9.9.9-9} {x.go:14 MQTT-3.3.5-1}]" {
+	if got := fmt.Sprint(cites); got != "[{x.go:5 MQTT-3.3.2-2} {x.go:6 MQTT-3-8.3-4} {x.go:7 MQTT-3.1.2-30} {x.go:8 MQTT-9.9.9-9} {x.go:13 MQTT-3.1.2.7} {x.go:16 MQTT-3.3.5-1}]" {
 		t.Errorf("citations %s", got)
 	}
 	if got := fmt.Sprint(unknown(cites)); got != "[{x.go:8 MQTT-9.9.9-9}]" {
