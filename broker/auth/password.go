@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/pbkdf2"
 	"crypto/rand"
@@ -118,11 +117,12 @@ func ParsePasswordFile(path string, data []byte) (*PasswordFile, error) {
 
 // splitLines splits on '\n' and drops a '\r' before it, so CRLF files read the same.
 func splitLines(data []byte) []string {
-	var out []string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	for sc.Scan() {
-		out = append(out, strings.TrimSuffix(sc.Text(), "\r"))
+	if len(data) == 0 {
+		return nil
+	}
+	out := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	for i, l := range out {
+		out[i] = strings.TrimSuffix(l, "\r")
 	}
 	return out
 }

@@ -323,3 +323,16 @@ func BenchmarkAuthenticate(b *testing.B) {
 		}
 	}
 }
+
+func TestLongLinesAreNotDropped(t *testing.T) {
+	h, _ := HashPassword([]byte("pw"))
+	long := "# " + strings.Repeat("x", 2<<20) + "\n"
+	pf := loadPW(t, long+"after:"+h+"\n")
+	if err := pf.Authenticate(user("after", "pw")); err != nil {
+		t.Fatalf("user after a 2 MiB comment line: %v", err)
+	}
+	acl := loadACL(t, long+"topic read a/b\n")
+	if !acl.Allow(anon("c"), "a/b", Read) {
+		t.Fatal("ACL line after a 2 MiB comment line ignored")
+	}
+}
