@@ -101,6 +101,7 @@ const (
 
 	// V311_3_1_2_7 is MQTT-3.1.2-7 (MUST NOT, section 3.1.2.4, binds server; testable from server):
 	// Retained messages are not part of a Session and are not deleted when a Session ends.
+	// The standard also prints it as MQTT-3.1.2.7.
 	V311_3_1_2_7 ID = "MQTT-3.1.2-7"
 
 	// V311_3_1_2_8 is MQTT-3.1.2-8 (MUST, section 3.1.2.5, binds server; testable from server): With
@@ -389,6 +390,7 @@ const (
 	// V311_3_8_3_4 is MQTT-3.8.3-4 (MUST, section 3.8.3, binds server; testable from server): The
 	// Server treats a SUBSCRIBE as malformed and closes the connection when reserved bits of its
 	// payload are set or a requested QoS is not 0, 1 or 2.
+	// The standard also prints it as MQTT-3-8.3-4.
 	V311_3_8_3_4 ID = "MQTT-3.8.3-4"
 
 	// V311_3_8_4_1 is MQTT-3.8.4-1 (MUST, section 3.8.4, binds server; testable from server): Every

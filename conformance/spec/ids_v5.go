@@ -855,6 +855,7 @@ const (
 	// V5_4_2_0_1 is MQTT-4.2.0-1 (MUST, section 4.2, binds both; testable from both): Client and
 	// Server support at least one transport that carries an ordered, lossless stream of bytes in each
 	// direction.
+	// The standard also prints it as MQTT-4.2-1.
 	V5_4_2_0_1 ID = "MQTT-4.2.0-1"
 
 	// V5_4_3_1_1 is MQTT-4.3.1-1 (MUST, section 4.3.1, binds sender; testable from both): For QoS 0

@@ -57,6 +57,9 @@ func render(t target) ([]byte, error) {
 				fmt.Fprintf(&b, "\t// %s\n", line)
 			}
 		}
+		if len(s.PrintedAs) > 0 {
+			fmt.Fprintf(&b, "\t// The standard also prints it as %s.\n", strings.Join(s.PrintedAs, ", "))
+		}
 		fmt.Fprintf(&b, "\t%s ID = %q\n", name, string(s.ID))
 	}
 	b.WriteString(")\n")
