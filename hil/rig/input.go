@@ -167,8 +167,42 @@ func (in *Input) record(level gpio.Level, at time.Time) {
 	close(in.changed)
 	in.changed = make(chan struct{})
 	if active {
-		r.checkInputInterlocksLocked(in)
+		r.armInterlockCheckLocked(in)
 	}
+}
+
+// armInterlockCheckLocked checks the input's interlocks once the other members have had their own
+// debounce time to report a change: a controller that switches one motor off and the other on at
+// the same instant (break before make) is not at fault, one that keeps both on is.
+func (r *Rig) armInterlockCheckLocked(in *Input) {
+	settle := 10 * time.Millisecond
+	watched := false
+	for _, il := range r.bench.Interlocks {
+		if !slices.Contains(il.Inputs, in.spec.Name) {
+			continue
+		}
+		watched = true
+		for _, name := range il.Inputs {
+			if o, ok := r.byName[name].(*Input); ok {
+				settle = max(settle, 2*o.spec.Debounce+pollEvery/5)
+			}
+		}
+	}
+	if !watched || r.closed {
+		return
+	}
+	r.wg.Add(1)
+	var t *time.Timer
+	t = time.AfterFunc(settle, func() {
+		defer r.wg.Done()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		delete(r.checks, t)
+		if in.state {
+			r.checkInputInterlocksLocked(in)
+		}
+	})
+	r.checks[t] = struct{}{}
 }
 
 // checkInputInterlocksLocked: the controller has driven two outputs that must never be on together

@@ -77,13 +77,14 @@ type Rig struct {
 	halted bool
 	closed bool
 	stop   chan struct{} // closed by Close: input watchers and the signal handler return
+	checks map[*time.Timer]struct{} // armed input interlock checks
 }
 
 // Open opens every relay and input of b through o. Relays are set to their safe level as they are
 // opened. If any pin cannot be opened, every problem is returned (one *pins.PinError each) and the
 // pins already opened are released.
 func Open(b *bench.Bench, o *pins.Opener) (*Rig, error) {
-	r := &Rig{bench: b, byName: map[string]any{}, stop: make(chan struct{})}
+	r := &Rig{bench: b, byName: map[string]any{}, stop: make(chan struct{}), checks: map[*time.Timer]struct{}{}}
 	var errs []error
 	for _, spec := range b.Relays {
 		p, err := o.Open(spec.Driver, spec.Pin)
@@ -220,6 +221,12 @@ func (r *Rig) Close() error {
 	r.halted = true
 	err := r.safeLocked()
 	close(r.stop)
+	for t := range r.checks {
+		if t.Stop() {
+			r.wg.Done()
+		}
+		delete(r.checks, t)
+	}
 	r.mu.Unlock()
 	for _, in := range r.inputs {
 		_ = in.pin.Halt() // releases a WaitForEdge in progress
