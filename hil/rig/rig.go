@@ -76,7 +76,7 @@ type Rig struct {
 	events []SafetyEvent
 	halted bool
 	closed bool
-	stop   chan struct{} // closed by Close: input watchers and the signal handler return
+	stop   chan struct{}            // closed by Close: input watchers and the signal handler return
 	checks map[*time.Timer]struct{} // armed input interlock checks
 }
 

@@ -79,7 +79,9 @@ var Checks = []Check{
 
 var corrSeq atomic.Uint64
 
-func nextCorr(what string) string { return "hil-" + what + "-" + strconv.FormatUint(corrSeq.Add(1), 10) }
+func nextCorr(what string) string {
+	return "hil-" + what + "-" + strconv.FormatUint(corrSeq.Add(1), 10)
+}
 
 // driveTo commands the gate to a rest position (open or closed) and waits for the state.
 func driveTo(ctx context.Context, s *hil.Session, position string) error {
