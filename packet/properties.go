@@ -398,8 +398,11 @@ func appendBinary(dst []byte, b []byte) []byte {
 
 // appendBlock appends the property length and the properties. The caller has checked that every
 // string fits in 65,535 bytes (see check).
-func (p *Properties) appendBlock(dst []byte) []byte {
-	dst = AppendVarint(dst, p.size())
+func (p *Properties) appendBlock(dst []byte) []byte { return p.appendBlockN(dst, p.size()) }
+
+// appendBlockN is appendBlock for a caller that already knows p.size().
+func (p *Properties) appendBlockN(dst []byte, n int) []byte {
+	dst = AppendVarint(dst, n)
 	if p.has(PropPayloadFormat, p.PayloadFormat != 0) {
 		dst = append(dst, byte(PropPayloadFormat), p.PayloadFormat)
 	}

@@ -29,21 +29,26 @@ func (p *Publish) Flags() byte {
 	return f
 }
 
-// varHeaderSize is the length of topic, packet identifier and properties.
-func (p *Publish) varHeaderSize(v Version) int {
+// varHeaderSize is the length of topic, packet identifier and properties, given the length of
+// the properties (without their length field; ignored before 5.0).
+func (p *Publish) varHeaderSize(v Version, props int) int {
 	n := 2 + len(p.Topic)
 	if p.QoS != 0 {
 		n += 2
 	}
 	if v == V5 {
-		n += p.Props.blockSize()
+		n += VarintSize(props) + props
 	}
 	return n
 }
 
 // Size returns the encoded length for version v.
 func (p *Publish) Size(v Version) int {
-	r := p.varHeaderSize(v) + len(p.Payload)
+	ps := 0
+	if v == V5 {
+		ps = p.Props.size()
+	}
+	r := p.varHeaderSize(v, ps) + len(p.Payload)
 	return headerSize(r) + r
 }
 
@@ -66,12 +71,14 @@ func (p *Publish) AppendHeader(dst []byte, v Version) ([]byte, error) {
 	if err := checkLen(TypePublish, "topic name", len(p.Topic)); err != nil {
 		return dst, err
 	}
+	ps := 0
 	if v == V5 {
 		if err := p.Props.check(TypePublish); err != nil {
 			return dst, err
 		}
+		ps = p.Props.size()
 	}
-	dst, err := appendHeader(dst, TypePublish, p.Flags(), p.varHeaderSize(v)+len(p.Payload), v)
+	dst, err := appendHeader(dst, TypePublish, p.Flags(), p.varHeaderSize(v, ps)+len(p.Payload), v)
 	if err != nil {
 		return dst, err
 	}
@@ -80,7 +87,7 @@ func (p *Publish) AppendHeader(dst []byte, v Version) ([]byte, error) {
 		dst = appendU16(dst, p.PacketID)
 	}
 	if v == V5 {
-		dst = p.Props.appendBlock(dst)
+		dst = p.Props.appendBlockN(dst, ps)
 	}
 	return dst, nil
 }
