@@ -27,7 +27,7 @@ func benchPackets(v packet.Version) []struct {
 		{"Connect", &packet.Connect{CleanStart: true, KeepAlive: 30, ClientID: "gate-01",
 			Will:     &packet.Will{Topic: "acs/site-1/gate/gate-01/status", Payload: []byte(`{"online":false}`), QoS: 1, Retain: true},
 			Username: "gate-01", Password: []byte("secret"),
-			Props:    props(packet.Properties{SessionExpiry: 3600, ReceiveMaximum: 32})}},
+			Props: props(packet.Properties{SessionExpiry: 3600, ReceiveMaximum: 32})}},
 		{"Subscribe", &packet.Subscribe{PacketID: 7, Props: props(packet.Properties{SubscriptionIDs: []uint32{1}}),
 			Subscriptions: []packet.Subscription{{Filter: "acs/site-1/gate/gate-01/cmd/+", QoS: 1}, {Filter: "acs/site-1/broadcast/#", QoS: 0}}}},
 	}
