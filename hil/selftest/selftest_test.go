@@ -1,0 +1,82 @@
+package selftest
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-iot/gatehouse/hil/bench"
+	"github.com/gatehouse-iot/gatehouse/hil/pins"
+	"github.com/gatehouse-iot/gatehouse/hil/rig"
+	"github.com/gatehouse-iot/gatehouse/hil/sim"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func load(t *testing.T, name string) *bench.Bench {
+	t.Helper()
+	b, err := bench.Load(filepath.Join("..", "..", "fixtures", "benches", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func simRig(t *testing.T, faults ...sim.Fault) *rig.Rig {
+	t.Helper()
+	b := load(t, "sim.yaml")
+	bd, err := sim.NewBoard(b, faults...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := rig.Open(b, &pins.Opener{Sim: bd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); bd.Close() })
+	return r
+}
+
+func TestSimBenchPinsAndLoopbackAnswer(t *testing.T) {
+	b := load(t, "sim.yaml")
+	bd, _ := sim.NewBoard(b)
+	defer bd.Close()
+	rep := CheckPins(b, &pins.Opener{Sim: bd})
+	rep.Loops = CheckLoopbacks(context.Background(), simRig(t))
+	if !rep.OK() || rep.Err() != nil {
+		var buf bytes.Buffer
+		rep.Write(&buf)
+		t.Fatalf("self-test of the simulated bench failed:\n%s", buf.String())
+	}
+	if len(rep.Pins) != 10 || len(rep.Loops) != 1 || rep.Loops[0].Delay <= 0 {
+		t.Errorf("pins %d loops %+v", len(rep.Pins), rep.Loops)
+	}
+}
+
+func TestBrokenLoopbackFails(t *testing.T) {
+	loops := CheckLoopbacks(context.Background(), simRig(t, sim.Fault{Kind: sim.BrokenWire, Wire: "selftest_out"}))
+	if len(loops) != 1 || loops[0].Err == nil || !strings.Contains(loops[0].Err.Error(), "input never became active") {
+		t.Fatalf("loopbacks = %+v, want a failure saying the input never became active", loops)
+	}
+	rep := &Report{Loops: loops}
+	if rep.OK() || !strings.Contains(rep.Err().Error(), "loopback selftest_out → selftest_in") {
+		t.Errorf("report OK=%v err=%v", rep.OK(), rep.Err())
+	}
+}
+
+func TestMissingHardwareListsEveryPin(t *testing.T) {
+	if _, err := os.Stat("/dev/gpiochip0"); err == nil {
+		t.Skip("/dev/gpiochip0 exists: this machine has GPIO hardware")
+	}
+	rep := CheckPins(load(t, "gpiochip-example.yaml"), &pins.Opener{})
+	var buf bytes.Buffer
+	rep.Write(&buf)
+	out := buf.String()
+	if rep.OK() || strings.Count(out, "FAIL") != 10 || !strings.Contains(out, "/dev/gpiochip0 not found") || !strings.Contains(out, "periph host drivers:") {
+		t.Errorf("report:\n%s\nwant 10 failing pins naming /dev/gpiochip0 and the driver list", out)
+	}
+}
