@@ -455,8 +455,9 @@ func (s *Sim) Close(ctx context.Context) error {
 
 // shutdown runs on the loop when Close begins: a clean goodbye, then everything stops.
 func (s *Sim) shutdown() {
+	last := s.snapshot()
 	s.mu.Lock()
-	s.last = s.snapshot()
+	s.last = last
 	s.mu.Unlock()
 	for _, t := range s.faultTimers {
 		t.Stop()

@@ -309,11 +309,25 @@ func (m *Machine) arrive(env device.Env) {
 }
 
 // applyOutputs drives the relays for the current position: motor_open while opening,
-// motor_close while closing, the lock released while opening and open.
+// motor_close while closing, the lock released while opening and open. Relays switch break
+// before make: everything that goes off does so before anything goes on, so the two motor
+// relays are never energised together, and the lock releases before the motor pulls.
 func (m *Machine) applyOutputs(env device.Env) {
-	m.setOutput(env, OutMotorOpen, m.position == Opening && !m.jammed)
-	m.setOutput(env, OutMotorClose, m.position == Closing && !m.jammed)
-	m.setOutput(env, OutLock, m.position == Opening || m.position == Open)
+	want := map[string]bool{
+		OutLock:       m.position == Opening || m.position == Open,
+		OutMotorOpen:  m.position == Opening && !m.jammed,
+		OutMotorClose: m.position == Closing && !m.jammed,
+	}
+	for _, t := range []string{OutMotorOpen, OutMotorClose, OutLock} {
+		if !want[t] {
+			m.setOutput(env, t, false)
+		}
+	}
+	for _, t := range []string{OutLock, OutMotorOpen, OutMotorClose} {
+		if want[t] {
+			m.setOutput(env, t, true)
+		}
+	}
 }
 
 func (m *Machine) setOutput(env device.Env, terminal string, active bool) {
