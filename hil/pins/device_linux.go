@@ -40,7 +40,7 @@ func checkDevice(d bench.Driver, pin, path string) error {
 // rpiAbsence says why periph's rpi driver does not see a Raspberry Pi here.
 func rpiAbsence() string {
 	if runtime.GOARCH != "arm" && runtime.GOARCH != "arm64" {
-		return "this is a " + runtime.GOARCH + " build; the Raspberry Pi drivers exist only in arm and arm64 builds"
+		return "this build is for " + runtime.GOARCH + "; the Raspberry Pi drivers exist only in arm and arm64 builds"
 	}
 	if model, err := os.ReadFile("/proc/device-tree/model"); err == nil {
 		return "/proc/device-tree/model says " + strings.TrimRight(string(model), "\x00\n")

@@ -171,7 +171,7 @@ func (r *Report) Write(w io.Writer) {
 	fmt.Fprintln(w, "pins:")
 	for _, p := range r.Pins {
 		if p.Err != nil {
-			fmt.Fprintf(w, "  FAIL %-6s %-14s %s %s: %v\n", p.Role, p.Name, p.Driver, p.Pin, p.Err)
+			fmt.Fprintf(w, "  FAIL %-6s %-14s %v\n", p.Role, p.Name, p.Err)
 			continue
 		}
 		fmt.Fprintf(w, "  ok   %-6s %-14s %s %s (level %s)\n", p.Role, p.Name, p.Driver, p.Pin, p.Level)

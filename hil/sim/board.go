@@ -217,25 +217,41 @@ func (b *Board) send(wire *lane, name string, at time.Time, deliver func(at time
 }
 
 // bounce drives an input to level at time at, followed by the board's seeded contact bounce: each
-// bounce is a brief return to the old level within BounceSpan, and the input settles at level.
+// bounce is a brief return to the old level within BounceSpan, and the input settles at level. A
+// newer change of the same input supersedes what is left of an older change's bounce, as a contact
+// that moves again stops bouncing where it was.
 func (b *Board) bounce(p *Pin, level gpio.Level, at time.Time) {
-	p.lane.at(at, func(at time.Time) { p.drive(level, at) })
-	if b.opts.Bounce == 0 || b.opts.BounceSpan <= 0 {
-		return
-	}
 	b.mu.Lock()
-	offsets := make([]time.Duration, 2*b.opts.Bounce)
-	for i := range offsets {
-		offsets[i] = 1 + time.Duration(b.rng.Int64N(int64(b.opts.BounceSpan)))
+	p.gen++
+	gen := p.gen
+	p.genAt = at
+	var offsets []time.Duration
+	if b.opts.Bounce > 0 && b.opts.BounceSpan > 0 {
+		offsets = make([]time.Duration, 2*b.opts.Bounce)
+		for i := range offsets {
+			offsets[i] = 1 + time.Duration(b.rng.Int64N(int64(b.opts.BounceSpan)))
+		}
 	}
 	b.mu.Unlock()
+	deliver := func(l gpio.Level) func(time.Time) {
+		return func(t time.Time) {
+			b.mu.Lock()
+			if gen != p.gen && !t.Before(p.genAt) {
+				b.mu.Unlock()
+				return // superseded by a newer change
+			}
+			b.mu.Unlock()
+			p.drive(l, t)
+		}
+	}
+	p.lane.at(at, deliver(level))
 	sort.Slice(offsets, func(i, j int) bool { return offsets[i] < offsets[j] })
 	for i, off := range offsets {
 		l := level
 		if i%2 == 0 {
 			l = !level
 		}
-		p.lane.at(at.Add(off), func(at time.Time) { p.drive(l, at) })
+		p.lane.at(at.Add(off), deliver(l))
 	}
 }
 

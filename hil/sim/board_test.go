@@ -327,3 +327,29 @@ func TestTransitionLog(t *testing.T) {
 		}
 	})
 }
+
+// Two changes closer together than the bounce span: the input ends at the second level, because
+// the second change cuts the first one's bounce short.
+func TestQuickSecondChangeSupersedesBounce(t *testing.T) {
+	for seed := int64(1); seed <= 20; seed++ {
+		synctest.Test(t, func(t *testing.T) {
+			bn := loadSim(t)
+			bn.Sim.Seed = seed
+			bn.Sim.BounceSpan = 5 * time.Millisecond
+			bd, err := NewBoard(bn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer bd.Close()
+			r8, s8 := mustPin(t, bd, "R8"), mustPin(t, bd, "S8")
+			_ = s8.In(gpio.PullDown, gpio.BothEdges)
+			_ = r8.Out(gpio.Low)
+			<-time.After(100 * time.Microsecond)
+			_ = r8.Out(gpio.High)
+			<-time.After(50 * time.Millisecond)
+			if s8.Read() != gpio.High {
+				t.Errorf("seed %d: loopback input settled %v after low then high 100µs apart, want high", seed, s8.Read())
+			}
+		})
+	}
+}

@@ -38,7 +38,9 @@ type Pin struct {
 	wake     chan struct{} // closed by In to release a waiting WaitForEdge
 	dropped  int           // edges lost because the queue was full
 	onChange []func(gpio.Level, time.Time)
-	lane     *lane // orders the edges driven into this pin
+	lane     *lane     // orders the edges driven into this pin
+	gen      uint64    // the latest change driven into this pin
+	genAt    time.Time // when the latest change begins
 }
 
 var (
