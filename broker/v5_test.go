@@ -223,12 +223,12 @@ var _ = Describe("MQTT 5.0 features", func() {
 	It("sends DISCONNECT 0x8B to 5.0 clients on shutdown", Label("§4.13"), func() {
 		b := start()
 		w := connectWire(b, packet.V5, "w")
-		go func() {
-			defer GinkgoRecover()
-			Expect(b.Shutdown(ctxTimeout())).To(Succeed())
-		}()
+		ctx := ctxTimeout()
+		done := make(chan error, 1)
+		go func() { done <- b.Shutdown(ctx) }()
 		d := w.expectClosed()
 		Expect(d).NotTo(BeNil())
 		Expect(d.Code).To(Equal(packet.ServerShuttingDown))
+		Eventually(done).WithTimeout(wait).Should(Receive(BeNil()))
 	})
 })
