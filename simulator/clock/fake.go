@@ -85,6 +85,16 @@ func (f *Fake) Set(t time.Time) int {
 	}
 }
 
+// Next returns the deadline of the earliest pending timer.
+func (f *Fake) Next() (time.Time, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.timers) == 0 {
+		return time.Time{}, false
+	}
+	return f.timers[0].at, true
+}
+
 // Pending returns how many timers are scheduled and not yet fired or stopped.
 func (f *Fake) Pending() int {
 	f.mu.Lock()

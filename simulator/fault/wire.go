@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gatehouse-iot/gatehouse/packet"
 )
 
 // ErrPowerOff is returned when a connection is opened while the device has no power.
@@ -329,8 +331,8 @@ func (c *Conn) frame(p []byte) []byte {
 		}
 		c.hdr = append(c.hdr, p[0])
 		p = p[1:]
-		h, err := readFixedHeader(c.hdr)
-		if errors.Is(err, errIncomplete) {
+		h, _, err := packet.ReadFixedHeader(c.hdr)
+		if errors.Is(err, packet.ErrIncomplete) {
 			continue
 		}
 		if err != nil {
@@ -340,13 +342,13 @@ func (c *Conn) frame(p []byte) []byte {
 			c.hdr = c.hdr[:0]
 			return append(out, p...)
 		}
-		c.remaining = h.remaining
+		c.remaining = h.Remaining
 		c.skipping = false
 		switch {
-		case h.typ == typePingreq && c.wire.noPingreq.Load():
+		case h.Type == packet.TypePingreq && c.wire.noPingreq.Load():
 			c.skipping = true
 			c.wire.pingreqsDropped.Add(1)
-		case h.typ == typePublish && c.wire.noDup.Load() && c.hdr[0]&0x08 != 0:
+		case h.Type == packet.TypePublish && c.wire.noDup.Load() && c.hdr[0]&0x08 != 0:
 			// DUP is bit 3 of the first byte of a PUBLISH (3.1.1 §3.3.1.1).
 			c.hdr[0] &^= 0x08
 			c.wire.dupsCleared.Add(1)

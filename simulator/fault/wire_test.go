@@ -248,31 +248,6 @@ func TestPowerOffClosesWithFINAndRefusesConnections(t *testing.T) {
 	}
 }
 
-func TestReadFixedHeader(t *testing.T) {
-	for _, tc := range []struct {
-		in        []byte
-		typ       byte
-		remaining int
-		err       error
-	}{
-		{[]byte{0xC0, 0x00}, 12, 0, nil},
-		{[]byte{0x30}, 0, 0, errIncomplete},
-		{[]byte{0x30, 0x80}, 3, 0, errIncomplete},
-		{[]byte{0x30, 0xC1, 0x02}, 3, 321, nil},
-		{[]byte{0x30, 0xFF, 0xFF, 0xFF, 0x7F}, 3, 268435455, nil},
-		{[]byte{0x30, 0xFF, 0xFF, 0xFF, 0xFF}, 3, 0, errMalformed},
-	} {
-		h, err := readFixedHeader(tc.in)
-		if !errors.Is(err, tc.err) {
-			t.Errorf("% x: err %v, want %v", tc.in, err, tc.err)
-			continue
-		}
-		if err == nil && (h.typ != tc.typ || h.remaining != tc.remaining) {
-			t.Errorf("% x: got type %d remaining %d, want %d %d", tc.in, h.typ, h.remaining, tc.typ, tc.remaining)
-		}
-	}
-}
-
 func TestFaultValidate(t *testing.T) {
 	for _, tc := range []struct {
 		f    Fault
