@@ -78,7 +78,7 @@ func begin(h FixedHeader, body []byte, v Version, t Type) (dec, error) {
 		return d, &Error{Code: MalformedPacket, Rule: "", Packet: t, Field: "packet type", Offset: 0,
 			Reason: "header is for " + h.Type.String()}
 	}
-	if !t.ValidFor(v) && v.Known() {
+	if (!t.ValidFor(v) && v.Known()) || (t == TypeAuth && v != V5) {
 		rule := "§2.2.1"
 		if v == V5 {
 			rule = "§2.1.2"

@@ -79,6 +79,7 @@ var badCases = []badCase{
 	{name: "packet type 0", v: v311, b: hx("00 00"), code: packet.MalformedPacket, rule: "§2.2.1", stage: "decode"},
 	{name: "packet type 0 in 5.0", v: v5, b: hx("00 00"), code: packet.MalformedPacket, rule: "§2.1.2", stage: "decode"},
 	{name: "AUTH in 3.1.1", v: v311, b: hx("f0 00"), code: packet.MalformedPacket, rule: "§2.2.1", stage: "decode"},
+	{name: "AUTH before the version is known", v: 0, b: hx("f0 00"), code: packet.MalformedPacket, rule: "§2.2.1", stage: "decode"},
 	{name: "truncated: PUBACK body shorter than a packet identifier", v: v311, b: packet.Build(&packet.Puback{PacketID: 1}, v311, packet.Truncate(1)),
 		code: packet.MalformedPacket, rule: "§2.2.3", stage: "decode"},
 	{name: "truncated: CONNECT client identifier cut short", v: v311, b: connect(packet.Connect{ClientID: "gate-01"}, v311, packet.Truncate(3)),
