@@ -39,7 +39,7 @@ func TestAccepted(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if err, stage := check(tc.b, tc.v, tc.from, 0); err != nil {
+			if stage, err := check(tc.b, tc.v, tc.from, 0); err != nil {
 				t.Errorf("rejected at %s: %v", stage, err)
 			}
 		})

@@ -25,12 +25,12 @@ func raw(id packet.PropID, value ...byte) packet.RawProperty {
 
 // check decodes b for v and, when it decodes, validates it as sent by from. It returns the first
 // error and the stage that found it.
-func check(b []byte, v packet.Version, from packet.Side, maxSize int) (error, string) {
+func check(b []byte, v packet.Version, from packet.Side, maxSize int) (string, error) {
 	p, _, err := packet.Decode(b, v, maxSize)
 	if err != nil {
-		return err, "decode"
+		return "decode", err
 	}
-	return packet.Validate(p, v, from), "validate"
+	return "validate", packet.Validate(p, v, from)
 }
 
 type badCase struct {
@@ -375,7 +375,7 @@ func TestMalformed(t *testing.T) {
 	for _, tc := range cases {
 		n++
 		t.Run(tc.name, func(t *testing.T) {
-			err, stage := check(tc.b, tc.v, tc.from, tc.max)
+			stage, err := check(tc.b, tc.v, tc.from, tc.max)
 			if err == nil {
 				t.Fatalf("% x accepted, want %s (%s)", tc.b, tc.rule, tc.code)
 			}
