@@ -70,6 +70,7 @@ func TestChecksCatchBenchDefects(t *testing.T) {
 		{"photo-eye not wired", 3, sim.Fault{Kind: sim.BrokenWire, Wire: "photo_eye"}, "the motor never reversed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each subtest has its own broker, controller and bench
 			b, err := bench.Load(simBench)
 			if err != nil {
 				t.Fatal(err)
