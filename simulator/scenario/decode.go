@@ -2,9 +2,10 @@ package scenario
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"os"
-	"regexp"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -13,11 +14,12 @@ import (
 
 	"github.com/gatehouse-iot/gatehouse/internal/report"
 	"github.com/gatehouse-iot/gatehouse/simulator/fault"
+	"github.com/gatehouse-iot/gatehouse/simulator/fleet"
 )
 
 // Keys of each mapping, in the order the documentation presents them; messages list them.
 var (
-	scenarioKeys = []string{"name", "description", "seed", "outcome", "broker", "requires", "duration", "fleet", "react", "steps"}
+	scenarioKeys = []string{"name", "description", "seed", "outcome", "broker", "requires", "duration", "connect_rate", "fleet", "react", "steps"}
 	brokerKeys   = []string{"url", "image"}
 	stepKeys     = []string{"at", "name", "do", "stimulus", "fault", "clear", "load", "expect", "within"}
 	actionKeys   = []string{"do", "stimulus", "fault", "clear", "load"}
@@ -129,6 +131,9 @@ func (d *decoder) scenario(root ast.Node) *Scenario {
 			}
 		}
 	}
+	if f, ok := top.get("connect_rate"); ok {
+		s.ConnectRate, _ = d.rate(f, "connect_rate")
+	}
 	if f, ok := top.get("fleet"); ok {
 		d.fleet(s, f)
 	}
@@ -199,8 +204,6 @@ func CheckBrokerURL(raw string) error {
 	return nil
 }
 
-var idTemplate = regexp.MustCompile(`\{n(?::0?(\d))?\}`)
-
 func (d *decoder) fleet(s *Scenario, f field) {
 	nodes, ok := d.list(f, "fleet")
 	if !ok {
@@ -212,7 +215,7 @@ func (d *decoder) fleet(s *Scenario, f field) {
 	}
 	total := 0
 	for _, n := range nodes {
-		g, ok := d.group(n)
+		g, ids, ok := d.group(n)
 		if !ok {
 			d.fleetBroken = true
 			continue
@@ -224,114 +227,211 @@ func (d *decoder) fleet(s *Scenario, f field) {
 			d.errorf(n, "fleet: more than %d devices", maxDevices)
 			return
 		}
-		for _, id := range ExpandIDs(g.ID, g.Count) {
+		for _, id := range ids {
 			if prev, dup := s.devices[id]; dup {
 				d.errorAt(g.Pos, "fleet: device id %q is produced twice (also by the %s group at line %d)", id, prev.Kind, s.Fleet[prev.Group].Pos.Line)
+				d.fleetBroken = true
 				break
 			}
-			s.devices[id] = DeviceRef{ID: id, Kind: g.Kind, Site: g.Site, Group: gi}
+			s.devices[id] = DeviceRef{ID: id, Kind: g.Kind, Site: siteOf(g.Group), Group: gi}
 			s.order = append(s.order, id)
 		}
 	}
 }
 
-// Keys of a fleet group; fleet.Group fields in snake case.
-var groupKeys = []string{"kind", "count", "id", "site", "keepalive", "telemetry", "role", "config"}
-
-func (d *decoder) group(n ast.Node) (Group, bool) {
-	g := Group{Pos: posOf(n), Count: 1, Site: "site-1"}
-	m := d.mapping(n, "fleet group", groupKeys)
-	if m == nil {
-		return g, false
+func siteOf(g fleet.Group) string {
+	if g.Site == "" {
+		return "site-1"
 	}
-	ok := true
-	if f, has := m.get("kind"); !has {
-		d.errorf(n, "fleet group: missing key \"kind\" (one of %s)", strings.Join(deviceKinds, ", "))
-		ok = false
-	} else if k, good := d.str(f, "kind"); good {
-		if !contains(deviceKinds, k) {
-			d.errorf(f.at(), "fleet group: kind %q is not a device kind (want one of %s)", k, strings.Join(deviceKinds, ", "))
-			ok = false
-		}
-		g.Kind = k
-	} else {
-		ok = false
-	}
-	if f, has := m.get("count"); has {
-		c, good := d.integer(f, "count", 1, maxDevices)
-		g.Count, ok = int(c), ok && good
-	}
-	g.ID = "{kind}-{n:03}"
-	if f, has := m.get("id"); has {
-		id, good := d.nonEmpty(f, "id")
-		if good {
-			if g.Count > 1 && !idTemplate.MatchString(id) {
-				d.errorf(f.at(), "id: %q names %d devices the same; put {n} or {n:02} where the number goes", id, g.Count)
-				good = false
-			}
-			if strings.ContainsAny(strings.NewReplacer("{n}", "", "{kind}", "").Replace(idTemplate.ReplaceAllString(id, "")), "/+#{} ") {
-				d.errorf(f.at(), "id: %q would make an invalid topic level (no /, +, #, spaces or braces other than {n} and {kind})", id)
-				good = false
-			}
-		}
-		g.ID, ok = id, ok && good
-	}
-	g.ID = strings.ReplaceAll(g.ID, "{kind}", g.Kind)
-	if f, has := m.get("site"); has {
-		site, good := d.nonEmpty(f, "site")
-		if good && strings.ContainsAny(site, "/+# ") {
-			d.errorf(f.at(), "site: %q would make an invalid topic level (no /, +, # or spaces)", site)
-			good = false
-		}
-		g.Site, ok = site, ok && good
-	}
-	if f, has := m.get("keepalive"); has {
-		v, good := d.duration(f, "keepalive")
-		if good && (v < 0 || v > 65535*time.Second || v%time.Second != 0) {
-			d.errorf(f.at(), "keepalive: %s must be whole seconds from 0s to 65535s", fmtDur(v))
-			good = false
-		}
-		g.Keepalive, ok = v, ok && good
-	}
-	if f, has := m.get("telemetry"); has {
-		v, good := d.duration(f, "telemetry")
-		g.Telemetry, ok = v, ok && good
-	}
-	if f, has := m.get("role"); has {
-		r, good := d.str(f, "role")
-		if good && (g.Kind != "gate" || (r != "entry" && r != "exit")) {
-			if g.Kind != "gate" {
-				d.errorf(f.at(), "role: only gates have a role, not a %s", g.Kind)
-			} else {
-				d.errorf(f.at(), "role: %q is not a gate role (want entry or exit)", r)
-			}
-			good = false
-		}
-		g.Role, ok = r, ok && good
-	}
-	if f, has := m.get("config"); has {
-		c, good := d.object(f, "config")
-		g.Config, ok = c, ok && good
-	}
-	return g, ok
+	return g.Site
 }
 
-// ExpandIDs expands an id template into count ids: {n} is the 1-based number, {n:03} the number
-// padded with zeros to three digits.
-func ExpandIDs(template string, count int) []string {
-	ids := make([]string, count)
-	for i := range ids {
-		n := i + 1
-		ids[i] = idTemplate.ReplaceAllStringFunc(template, func(m string) string {
-			sub := idTemplate.FindStringSubmatch(m)
-			if sub[1] == "" {
-				return strconv.Itoa(n)
-			}
-			w, _ := strconv.Atoi(sub[1])
-			return fmt.Sprintf("%0*d", w, n)
-		})
+// groupField is one key of a fleet group: a field of fleet.Group named by its yaml tag.
+type groupField struct {
+	index int
+	typ   reflect.Type
+	kind  string // the device kind the setting belongs to; "" for every kind
+}
+
+// groupFields maps the keys of a fleet group to fleet.Group's fields, so that the scenario
+// format follows the fleet's settings as they grow. Settings of one device kind are refused on
+// another.
+var groupFields, groupKeys = func() (map[string]groupField, []string) {
+	kindOf := map[string]string{
+		"role": "gate", "travel_time": "gate", "hold_time": "gate", "fee_min": "gate", "fee_max": "gate", "currency": "gate",
+		"pass_window": "turnstile", "cards": "turnstile",
+		"plates": "camera", "motion_time": "camera", "snapshot_size": "camera", "misread_rate": "camera",
 	}
-	return ids
+	t := reflect.TypeOf(fleet.Group{})
+	fields := map[string]groupField{}
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		fields[name] = groupField{index: i, typ: t.Field(i).Type, kind: kindOf[name]}
+		keys = append(keys, name)
+	}
+	return fields, keys
+}()
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// group decodes one fleet group and expands its device ids.
+func (d *decoder) group(n ast.Node) (Group, []string, bool) {
+	g := Group{Pos: posOf(n)}
+	g.Count = 1
+	m := d.mapping(n, "fleet group", groupKeys)
+	if m == nil {
+		return g, nil, false
+	}
+	ok := !m.bad
+	kf, has := m.get("kind")
+	if !has {
+		d.errorf(n, "fleet group: missing key \"kind\" (one of %s)", strings.Join(deviceKinds, ", "))
+		return g, nil, false
+	}
+	if k, good := d.str(kf, "kind"); !good {
+		return g, nil, false
+	} else if !contains(deviceKinds, k) {
+		d.errorf(kf.at(), "fleet group: kind %q is not a device kind (want one of %s)", k, strings.Join(deviceKinds, ", "))
+		return g, nil, false
+	} else {
+		g.Kind = k
+	}
+	v := reflect.ValueOf(&g.Group).Elem()
+	for _, key := range m.order {
+		if key == "kind" {
+			continue
+		}
+		f, _ := m.get(key)
+		gf := groupFields[key]
+		if gf.kind != "" && gf.kind != g.Kind {
+			d.errorf(f.node, "%s: a %s setting, and this group is of %ss", key, gf.kind, g.Kind)
+			ok = false
+			continue
+		}
+		good := d.setField(v.Field(gf.index), f, key)
+		ok = ok && good
+	}
+	ok = d.checkGroup(m, &g) && ok
+	if !ok {
+		return g, nil, false
+	}
+	tmpl := g.ID
+	if tmpl == "" {
+		tmpl = "{kind}-{n:03}"
+	}
+	ids := make([]string, 0, g.Count)
+	for i := 1; i <= g.Count; i++ {
+		id, err := fleet.ExpandID(tmpl, g.Kind, siteOf(g.Group), i)
+		if err != nil {
+			f, _ := m.get("id")
+			d.errorf(f.at(), "id: %s", err.Error())
+			return g, nil, false
+		}
+		if strings.ContainsAny(id, " {}") {
+			f, _ := m.get("id")
+			d.errorf(f.at(), "id: %q gives %q, which would make a poor topic level (no spaces or braces)", tmpl, id)
+			return g, nil, false
+		}
+		ids = append(ids, id)
+	}
+	if g.Count > 1 && ids[0] == ids[1] {
+		f, _ := m.get("id")
+		d.errorf(f.at(), "id: %q names %d devices the same; put {n} or {n:02} where the number goes", g.ID, g.Count)
+		return g, nil, false
+	}
+	return g, ids, true
+}
+
+// setField decodes a value into a field of fleet.Group by the field's type.
+func (d *decoder) setField(v reflect.Value, f field, key string) bool {
+	switch {
+	case v.Type() == durationType:
+		x, ok := d.duration(f, key)
+		v.SetInt(int64(x))
+		return ok
+	case v.Kind() == reflect.String:
+		x, ok := d.str(f, key)
+		v.SetString(x)
+		return ok
+	case v.Kind() == reflect.Int:
+		x, ok := d.integer(f, key, 0, math.MaxInt32)
+		v.SetInt(x)
+		return ok
+	case v.Kind() == reflect.Float64:
+		x, ok := d.number(f, key)
+		v.SetFloat(x)
+		return ok
+	case v.Kind() == reflect.Bool:
+		x, ok := d.boolean(f, key)
+		v.SetBool(x)
+		return ok
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String:
+		x, ok := d.strList(f, key)
+		v.Set(reflect.ValueOf(x))
+		return ok
+	}
+	d.errorf(f.node, "%s: this setting cannot be given in a scenario file", key)
+	return false
+}
+
+// checkGroup checks the values of a group beyond their types.
+func (d *decoder) checkGroup(m *fields, g *Group) bool {
+	ok := true
+	bad := func(key, format string, args ...any) {
+		f, _ := m.get(key)
+		d.errorf(f.at(), format, args...)
+		ok = false
+	}
+	if m.has("count") && (g.Count < 1 || g.Count > maxDevices) {
+		bad("count", "count: %d is out of range (want 1 to %d)", g.Count, maxDevices)
+	}
+	if m.has("site") && (g.Site == "" || strings.ContainsAny(g.Site, "/+# ")) {
+		bad("site", "site: %q would make an invalid topic level (no /, +, # or spaces)", g.Site)
+	}
+	if m.has("prefix") && (g.Prefix == "" || ValidFilter(g.Prefix) != nil || strings.ContainsAny(g.Prefix, "+#")) {
+		bad("prefix", "prefix: %q is not a topic prefix (levels without + or #; {site} is replaced)", g.Prefix)
+	}
+	if m.has("keepalive") && (g.Keepalive < 0 || g.Keepalive > 65535*time.Second || g.Keepalive%time.Second != 0) {
+		bad("keepalive", "keepalive: %s must be whole seconds from 0s to 65535s", fmtDur(g.Keepalive))
+	}
+	if m.has("role") && g.Role != "entry" && g.Role != "exit" {
+		bad("role", "role: %q is not a gate role (want entry or exit)", g.Role)
+	}
+	for _, key := range []string{"boot_time", "ack_latency", "reconnect_min", "reconnect_max", "travel_time", "hold_time", "pass_window", "motion_time"} {
+		if f, has := m.get(key); has && reflect.ValueOf(g.Group).Field(groupFields[key].index).Int() < 0 {
+			d.errorf(f.at(), "%s: must not be negative", key)
+			ok = false
+		}
+	}
+	for _, key := range []string{"fail_rate", "misread_rate"} {
+		if f, has := m.get(key); has {
+			if x := reflect.ValueOf(g.Group).Field(groupFields[key].index).Float(); x < 0 || x > 1 {
+				d.errorf(f.at(), "%s: %v is not a probability (want 0 to 1)", key, x)
+				ok = false
+			}
+		}
+	}
+	if m.has("fee_max") && g.FeeMax < g.FeeMin {
+		bad("fee_max", "fee_max: %d is below fee_min %d", g.FeeMax, g.FeeMin)
+	}
+	return ok
+}
+
+// number decodes an integer or a decimal number.
+func (d *decoder) number(f field, what string) (float64, bool) {
+	switch x := f.val.(type) {
+	case *ast.IntegerNode, *ast.FloatNode:
+		v, err := strconv.ParseFloat(x.GetToken().Value, 64)
+		if err == nil {
+			return v, true
+		}
+	}
+	d.errorf(f.at(), "%s: want a number, got %s", what, describe(f.val))
+	return 0, false
 }
 
 func (d *decoder) steps(s *Scenario, f field) {

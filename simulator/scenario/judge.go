@@ -102,10 +102,15 @@ func inWindow(msgs []Observed, w Window) []Observed {
 	return msgs[lo:hi]
 }
 
-// Matches reports whether an observed message satisfies the match, and if not, why.
+// Matches reports whether an observed message satisfies the match, and if not, why. Unless the
+// match asks for retained messages, a retained replay (a message sent because a subscription was
+// made, MQTT-3.3.1-8) is not a publication: it may be days old.
 func (m Match) Matches(o Observed) (bool, string) {
 	if !MatchTopic(m.Topic, o.Topic) {
 		return false, "topic"
+	}
+	if m.Retained == nil && o.Retained && !m.snapshot {
+		return false, "a retained replay, not a publication"
 	}
 	if m.QoS >= 0 && int(o.QoS) != m.QoS {
 		return false, fmt.Sprintf("qos is %d, want %d", o.QoS, m.QoS)
@@ -602,6 +607,9 @@ func percentile(ds []time.Duration, q float64) (time.Duration, bool) {
 // JudgeRetained evaluates a retained expectation against what a fresh subscription received.
 func JudgeRetained(e *Expectation, w Window, snapshot []Observed, final bool) Judgement {
 	var hits, retained []Observed
+	e2 := *e
+	e2.Match.snapshot = true
+	e = &e2
 	for _, o := range snapshot {
 		if !o.Retained || !MatchTopic(e.Match.Topic, o.Topic) {
 			continue

@@ -49,10 +49,12 @@ func pub(topic string) Expectation {
 func TestJudgePublish(t *testing.T) {
 	state := "acs/site-1/gate/gate-01/state"
 	msgs := record(
-		obs("500ms", state, `{"position":"closed","mode":"normal"}`, 1, true),
-		obs("1200ms", state, `{"position":"opening","mode":"normal"}`, 1, true),
-		obs("2500ms", state, `{"position":"open","mode":"normal"}`, 1, true),
-		obs("2600ms", "acs/site-1/gate/gate-02/state", `{"position":"open"}`, 1, true),
+		obs("500ms", state, `{"position":"closed","mode":"normal"}`, 1, false),
+		obs("1200ms", state, `{"position":"opening","mode":"normal"}`, 1, false),
+		obs("2500ms", state, `{"position":"open","mode":"normal"}`, 1, false),
+		obs("2600ms", "acs/site-1/gate/gate-02/state", `{"position":"open"}`, 1, false),
+		// A replay of an old retained message (a new subscription somewhere) is not a publication.
+		obs("2700ms", "acs/site-1/gate/gate-03/state", `{"position":"open"}`, 1, true),
 	)
 	withPayload := func(e Expectation, p string) Expectation {
 		e.Match.Payload, e.Match.HasPayload = mustPayload(t, p), true
@@ -88,6 +90,13 @@ func TestJudgePublish(t *testing.T) {
 		{"exactly waits for the window", func() Expectation { e := pub("acs/+/gate/gate-01/state"); e.Exactly = 3; return e }(), win("0s", "4s"), false, Pending, nil},
 		{"exactly met", func() Expectation { e := pub("acs/+/gate/gate-01/state"); e.Exactly = 3; return e }(), win("0s", "4s"), true, Met, nil},
 		{"exactly exceeded fails early", func() Expectation { e := pub("acs/+/gate/gate-01/state"); e.Exactly = 2; return e }(), win("0s", "4s"), false, Failed, []string{"3 matching messages, more than exactly 2"}},
+		{"a retained replay is not a publication", withPayload(pub("acs/+/gate/gate-03/state"), "{position: open}"), win("0s", "4s"), true, Failed, []string{"a retained replay, not a publication"}},
+		{"unless retained replays are asked for", func() Expectation {
+			e := withPayload(pub("acs/+/gate/gate-03/state"), "{position: open}")
+			r := true
+			e.Match.Retained = &r
+			return e
+		}(), win("0s", "4s"), false, Met, nil},
 		{"qos constraint", func() Expectation { e := pub("acs/+/gate/gate-01/state"); e.Match.QoS = 2; return e }(), win("0s", "4s"), true, Failed, []string{"qos is 1, want 2"}},
 	}
 	for _, c := range cases {
@@ -109,7 +118,7 @@ func TestJudgeAbsentAndOrder(t *testing.T) {
 	msgs := record(
 		obs("1s", "acs/s/gate/g1/evt/passage", `{"seq":1}`, 1, false),
 		obs("2s", "acs/s/gate/g1/evt/charge", `{"seq":2,"amount":3.5}`, 2, false),
-		obs("3s", "acs/s/gate/g1/state", `{"position":"closed"}`, 1, true),
+		obs("3s", "acs/s/gate/g1/state", `{"position":"closed"}`, 1, false),
 	)
 	absent := Expectation{Kind: ExpectAbsent, Match: Match{Topic: "acs/+/gate/+/evt/tamper", QoS: -1}, Within: time.Second}
 	if j := Judge(&absent, win("0s", "4s"), msgs, nil, false); j.Verdict != Pending {

@@ -28,6 +28,7 @@ const (
 type Planned struct {
 	Index  int           // position in the plan
 	Step   int           // the step it belongs to (1-based)
+	N      int           // its number within the step, from 0
 	At     time.Duration // from the fleet's start
 	Kind   ActionKind
 	Device string         // empty for broker actions
@@ -130,6 +131,11 @@ func Plan(s *Scenario, seed uint64) []Planned {
 				add(p)
 			}
 		}
+	}
+	perStep := map[int]int{}
+	for i := range out {
+		out[i].N = perStep[out[i].Step]
+		perStep[out[i].Step]++
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At < out[j].At })
 	for i := range out {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-iot/gatehouse/internal/report"
 	"github.com/gatehouse-iot/gatehouse/simulator/fault"
+	"github.com/gatehouse-iot/gatehouse/simulator/fleet"
 )
 
 // Pos is where something was written in a scenario file.
@@ -38,6 +39,8 @@ type Scenario struct {
 	// a defect being caught.
 	Outcome report.Outcome
 	Broker  Broker
+	// ConnectRate bounds the fleet's connections per second at start-up (0: as fast as it can).
+	ConnectRate float64
 	// Requires lists the broker lifecycle controls the scenario needs (e.g. broker_restart): the
 	// ones declared under requires plus the ones its steps use.
 	Requires []string
@@ -97,17 +100,11 @@ const (
 // Device kinds of the fleet.
 var deviceKinds = []string{"gate", "turnstile", "camera"}
 
-// Group is one line of the fleet: Count devices of one kind with ids from a template.
+// Group is one line of the fleet: a fleet.Group (kind, count, id template, site, settings) and
+// where it was written.
 type Group struct {
-	Pos       Pos
-	Kind      string
-	Count     int
-	ID        string // template: "{n}" or "{n:02}" is the 1-based number within the group
-	Site      string
-	Keepalive time.Duration
-	Telemetry time.Duration
-	Role      string         // gate: entry or exit (an exit gate bills each passage)
-	Config    map[string]any // device settings passed through to the fleet (timings, data lists)
+	Pos Pos
+	fleet.Group
 }
 
 // Broker lifecycle controls a scenario may need from its target. They are faults of the broker
@@ -315,6 +312,7 @@ type Match struct {
 	HasPayload bool // Payload was given (a null payload is then a real constraint)
 	QoS        int  // -1 when any QoS is accepted
 	Retained   *bool
+	snapshot   bool // judged against a retained snapshot: every message there is a replay
 }
 
 func (m Match) String() string {
