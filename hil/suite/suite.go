@@ -20,8 +20,8 @@ import (
 	"github.com/gatehouse-iot/gatehouse/hil/rig"
 	"github.com/gatehouse-iot/gatehouse/hil/sim"
 	"github.com/gatehouse-iot/gatehouse/internal/report"
-	. "github.com/onsi/ginkgo/v2" //nolint:revive // Ginkgo's DSL reads as intended only dot-imported
-	. "github.com/onsi/gomega"    //nolint:revive // likewise Gomega's matchers
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
 )
 
 // BenchEnv names the environment variable that chooses the bench file.
@@ -61,18 +61,18 @@ func BenchFromEnv(dir string) string {
 }
 
 // Run registers the HIL specs for cfg and runs them with Ginkgo. It returns whether every spec
-// passed; t is told of a failure (a *testing.T, or any GinkgoTestingT).
-func Run(t GinkgoTestingT, cfg Config) bool {
-	RegisterFailHandler(Fail)
+// passed; t is told of a failure (a *testing.T, or any ginkgo.GinkgoTestingT).
+func Run(t ginkgo.GinkgoTestingT, cfg Config) bool {
+	gomega.RegisterFailHandler(ginkgo.Fail)
 	rec := report.New("hil "+cfg.BenchPath, report.KindHIL, time.Now())
 	rec.Versions.Gatehouse = cfg.Version
 	rec.SetProperty("bench", cfg.BenchPath)
 	register(cfg, rec)
-	suiteCfg, repCfg := GinkgoConfiguration()
+	suiteCfg, repCfg := ginkgo.GinkgoConfiguration()
 	if suiteCfg.LabelFilter == "" {
 		suiteCfg.LabelFilter = "hil"
 	}
-	passed := RunSpecs(t, "HIL suite", suiteCfg, repCfg)
+	passed := ginkgo.RunSpecs(t, "HIL suite", suiteCfg, repCfg)
 	rec.Finish(time.Now())
 	if cfg.Record != nil {
 		cfg.Record(rec)
@@ -91,13 +91,13 @@ func Run(t GinkgoTestingT, cfg Config) bool {
 
 func register(cfg Config, rec *report.Record) {
 	// Ordered: the bench is one piece of hardware; its checks take turns on it.
-	Describe("gate controller on bench", Ordered, Label("hil"), func() {
+	ginkgo.Describe("gate controller on bench", ginkgo.Ordered, ginkgo.Label("hil"), func() {
 		var s *hil.Session
 		var seen int // safety events already accounted for
 
-		BeforeAll(func(ctx SpecContext) {
+		ginkgo.BeforeAll(func(ctx ginkgo.SpecContext) {
 			b, err := bench.Load(cfg.BenchPath)
-			Expect(err).NotTo(HaveOccurred(), "bench file")
+			gomega.Expect(err).NotTo(gomega.HaveOccurred(), "bench file")
 			rec.Name = "hil " + b.Name
 			if b.UsesDriver(bench.Sim) {
 				rec.SetSeed(uint64(b.Sim.Seed))
@@ -106,21 +106,21 @@ func register(cfg Config, rec *report.Record) {
 			if err != nil {
 				rec.SetError(err.Error())
 			}
-			Expect(err).NotTo(HaveOccurred(), "open bench %s", cfg.BenchPath)
+			gomega.Expect(err).NotTo(gomega.HaveOccurred(), "open bench %s", cfg.BenchPath)
 			rec.SetProperty("broker", s.BrokerURL)
 			stop := s.Rig.HandleSignals(nil)
-			DeferCleanup(func() {
+			ginkgo.DeferCleanup(func() {
 				stop()
-				Expect(s.Close()).To(Succeed(), "close bench")
+				gomega.Expect(s.Close()).To(gomega.Succeed(), "close bench")
 			})
-		}, NodeTimeout(60*time.Second))
+		}, ginkgo.NodeTimeout(60*time.Second))
 
 		for _, c := range Checks {
-			It(c.Name, Label("hil"), func(ctx SpecContext) {
+			ginkgo.It(c.Name, ginkgo.Label("hil"), func(ctx ginkgo.SpecContext) {
 				defer s.Rig.RestoreOnPanic()
 				if missing := missingWiring(s.Bench, c); len(missing) > 0 {
 					rec.AddCase(report.Case{Name: c.Name, Group: "hil", Outcome: report.Skip, Message: "bench lacks " + strings.Join(missing, ", ")})
-					Skip("bench " + s.Bench.Name + " lacks " + strings.Join(missing, ", "))
+					ginkgo.Skip("bench " + s.Bench.Name + " lacks " + strings.Join(missing, ", "))
 				}
 				start := time.Now()
 				res := c.Run(ctx, s)
@@ -142,12 +142,12 @@ func register(cfg Config, rec *report.Record) {
 				kase.Judge()
 				rec.AddCase(kase)
 				for _, m := range res.Measurements {
-					AddReportEntry(m.Name, fmt.Sprintf("%.1f %s (limit %s): %s", m.Value, m.Unit, limitText(m), m.Outcome))
+					ginkgo.AddReportEntry(m.Name, fmt.Sprintf("%.1f %s (limit %s): %s", m.Value, m.Unit, limitText(m), m.Outcome))
 				}
-				Expect(res.Err).NotTo(HaveOccurred())
-				Expect(failed(res.Measurements)).To(BeEmpty(), "measurements outside their limits")
-				Expect(events).To(BeEmpty(), "safety events during the check")
-			}, NodeTimeout(c.Timeout))
+				gomega.Expect(res.Err).NotTo(gomega.HaveOccurred())
+				gomega.Expect(failed(res.Measurements)).To(gomega.BeEmpty(), "measurements outside their limits")
+				gomega.Expect(events).To(gomega.BeEmpty(), "safety events during the check")
+			}, ginkgo.NodeTimeout(c.Timeout))
 		}
 	})
 }
