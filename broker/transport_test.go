@@ -191,7 +191,7 @@ var _ = Describe("Limits", func() {
 			}
 			break
 		}
-		Expect(uint64(got0) + b.Stats().DroppedQueueFull.Load()).To(BeEquivalentTo(n0), "every QoS 0 message is delivered or counted as dropped")
+		Expect(uint64(got0)+b.Stats().DroppedQueueFull.Load()).To(BeEquivalentTo(n0), "every QoS 0 message is delivered or counted as dropped")
 	})
 })
 
