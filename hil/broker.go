@@ -12,14 +12,18 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gatehouse-iot/gatehouse/broker"
 )
 
 // MosquittoInstall is the command that installs the broker a simulated bench runs against.
 const MosquittoInstall = "apt-get install -y mosquitto"
 
-// runningBroker is a broker started for a simulated bench run.
+// runningBroker is a broker started for a run: the reference broker in process, or Debian's
+// mosquitto as a child process.
 type runningBroker struct {
 	url  string
+	ref  *broker.Broker
 	cmd  *exec.Cmd
 	dir  string
 	done chan error
@@ -40,9 +44,25 @@ func (b *runningBroker) log() string {
 	return b.out.String()
 }
 
-// startBroker starts Debian's mosquitto on a free loopback port for a simulated bench whose file
-// says broker: embedded. It returns once the port accepts connections.
-func startBroker(ctx context.Context) (*runningBroker, error) {
+// startReference starts Gatehouse's reference broker in process on a free loopback port, for a
+// bench whose file says broker: embedded.
+func startReference(ctx context.Context) (*runningBroker, error) {
+	b, err := broker.New(broker.Config{
+		AllowAnonymous: true,
+		Listeners:      []broker.Listener{{Name: "tcp", Kind: broker.TCP, Addr: "127.0.0.1:0"}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if err := b.Start(ctx); err != nil {
+		return nil, fmt.Errorf("broker: start the reference broker: %w", err)
+	}
+	return &runningBroker{url: "tcp://" + b.Addr("tcp").String(), ref: b}, nil
+}
+
+// startMosquitto starts Debian's mosquitto on a free loopback port, for a bench whose file says
+// broker: mosquitto (the independent peer broker). It returns once the port accepts connections.
+func startMosquitto(ctx context.Context) (*runningBroker, error) {
 	bin, err := lookMosquitto()
 	if err != nil {
 		return nil, err
@@ -96,6 +116,12 @@ func startBroker(ctx context.Context) (*runningBroker, error) {
 }
 
 func (b *runningBroker) stop() {
+	if b.ref != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = b.ref.Shutdown(ctx)
+		return
+	}
 	_ = b.cmd.Process.Kill()
 	<-b.done
 	os.RemoveAll(b.dir)
@@ -110,7 +136,7 @@ func lookMosquitto() (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("broker: the simulated bench needs a broker and mosquitto was not found on PATH or in /usr/sbin: install it with: %s: %w", MosquittoInstall, ErrMissingTool)
+	return "", fmt.Errorf("broker: the bench says broker: mosquitto and mosquitto was not found on PATH or in /usr/sbin: install it with: %s: %w", MosquittoInstall, ErrMissingTool)
 }
 
 // ErrMissingTool is wrapped when a program the run needs is not installed.

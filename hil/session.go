@@ -67,10 +67,16 @@ func Start(ctx context.Context, b *bench.Bench, opts Options) (s *Session, err e
 		}
 	}
 	s.BrokerURL = b.Controller.Broker
-	if b.Controller.Broker == "embedded" {
-		if s.broker, err = startBroker(ctx); err != nil {
-			return s, err
-		}
+	switch b.Controller.Broker {
+	case "embedded":
+		s.broker, err = startReference(ctx)
+	case "mosquitto":
+		s.broker, err = startMosquitto(ctx)
+	}
+	if err != nil {
+		return s, err
+	}
+	if s.broker != nil {
 		s.BrokerURL = s.broker.url
 	}
 	if simulated {

@@ -60,7 +60,7 @@ type Controller struct {
 	Site      string
 	ID        string // device id in its topics: acs/{site}/{kind}/{id}/...
 	ClientID  string // MQTT client id; defaults to ID
-	Broker    string // "embedded" (a broker started for the run) or mqtt://host:port, tcp://host:port
+	Broker    string // "embedded" (the reference broker, in process), "mosquitto" (Debian's, started for the run) or mqtt://host:port, tcp://host:port
 	Keepalive time.Duration
 }
 

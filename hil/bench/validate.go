@@ -174,10 +174,10 @@ func (v *validator) controller(raw *rawController, b *Bench) Terminals {
 	if c.ClientID == "" {
 		c.ClientID = c.ID
 	}
-	if v.required(raw.Broker, "controller", "broker", "embedded, or the broker the controller uses as mqtt://host:port") && c.Broker != "embedded" {
+	if v.required(raw.Broker, "controller", "broker", "embedded, mosquitto, or the broker the controller uses as mqtt://host:port") && c.Broker != "embedded" && c.Broker != "mosquitto" {
 		u, err := url.Parse(c.Broker)
 		if err != nil || !slices.Contains([]string{"mqtt", "tcp", "mqtts", "ssl", "tls"}, u.Scheme) || u.Host == "" {
-			v.errAt(raw.Broker.at, "controller.broker", "expected embedded or a broker URL like mqtt://127.0.0.1:1883, got %q", c.Broker)
+			v.errAt(raw.Broker.at, "controller.broker", "expected embedded (the reference broker, in process), mosquitto (Debian's, started for the run) or a broker URL like mqtt://127.0.0.1:1883, got %q", c.Broker)
 		}
 	}
 	if !raw.Keepalive.set || raw.Keepalive.v < time.Second || raw.Keepalive.v%time.Second != 0 {
