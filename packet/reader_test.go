@@ -79,6 +79,7 @@ func TestReaderErrors(t *testing.T) {
 		{"empty stream", nil, 0, io.EOF},
 		{"one byte", full[:1], 0, io.ErrUnexpectedEOF},
 		{"inside the body", full[:len(full)-1], 0, io.ErrUnexpectedEOF},
+		{"header without body", full[:2], 0, io.ErrUnexpectedEOF},
 		{"inside a long remaining length", []byte{0x30, 0x80}, 0, io.ErrUnexpectedEOF},
 		{"remaining length of five bytes", []byte{0x30, 0x80, 0x80, 0x80, 0x80, 0x01}, 0, packet.MalformedPacket},
 		{"over the maximum size", full, 5, packet.PacketTooLarge},

@@ -24,16 +24,18 @@ func VarintSize(n int) int {
 }
 
 // AppendVarint appends n as a variable byte integer. It does not check the range: callers check
-// n <= MaxRemaining first (a larger n yields five or more bytes, which only malformed packets use).
+// 0 <= n <= MaxRemaining first (a larger n yields five or more bytes, which only malformed packets
+// use).
 func AppendVarint(dst []byte, n int) []byte {
+	u := uint(n) // unsigned, so that even a negative n ends the loop
 	for {
-		b := byte(n & 0x7F)
-		n >>= 7
-		if n > 0 {
+		b := byte(u & 0x7F)
+		u >>= 7
+		if u > 0 {
 			b |= 0x80
 		}
 		dst = append(dst, b)
-		if n == 0 {
+		if u == 0 {
 			return dst
 		}
 	}
