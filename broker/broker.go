@@ -39,6 +39,9 @@ type Broker struct {
 	stats  Stats
 	start  time.Time
 
+	// retainMu orders retained messages per topic on their way to the Store (retainpersist.go).
+	retainMu [retainStripes]sync.Mutex
+
 	// wg counts every goroutine the broker starts (see goFunc).
 	wg sync.WaitGroup
 	// quit is closed when Shutdown begins.
@@ -102,6 +105,9 @@ func (b *Broker) Start(ctx context.Context) error {
 	if b.cfg.Store != nil {
 		if err := b.restore(); err != nil {
 			return fmt.Errorf("broker: restore sessions: %w", err)
+		}
+		if err := b.restoreRetained(); err != nil {
+			return fmt.Errorf("broker: restore retained messages: %w", err)
 		}
 	}
 	var bound []*boundListener

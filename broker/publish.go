@@ -331,6 +331,6 @@ func (b *Broker) storeRetained(m *message, faults faultBits) {
 	if faults.has(FaultNoRetain) || b.faults.global.has(FaultNoRetain) {
 		return
 	}
-	b.retain.Set(retain.Message{Topic: m.topic, Payload: m.payload, QoS: byte(m.qos), Props: m, Stored: time.Now(), Expiry: m.expiry})
+	b.setRetained(retain.Message{Topic: m.topic, Payload: m.payload, QoS: byte(m.qos), Props: m, Stored: time.Now(), Expiry: m.expiry}, m)
 	b.stats.Retained.Store(int64(b.retain.Len()))
 }
