@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-iot/gatehouse/broker/auth"
 )
@@ -130,11 +131,19 @@ func TestPasswdTerminalDetection(t *testing.T) {
 	if isTerminal(strings.NewReader("x")) {
 		t.Fatal("a reader taken for a terminal")
 	}
-	if tty, err := os.Open("/dev/tty"); err == nil {
+	// /dev/tty needs a controlling terminal; CI has none, but /dev/ptmx (a terminal multiplexer
+	// device) is a character device that is not /dev/null as well.
+	tty, err := os.Open("/dev/tty")
+	if err != nil {
+		tty, err = os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	}
+	if err == nil {
 		defer tty.Close()
 		if !isTerminal(tty) {
-			t.Fatal("/dev/tty not taken for a terminal")
+			t.Fatalf("%s not taken for a terminal", tty.Name())
 		}
+		// Were the terminal read instead of refused, nothing would ever arrive: bound the wait.
+		_ = tty.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if _, err := readPasswordTwice(tty); err == nil || !strings.Contains(err.Error(), "use -b") {
 			t.Fatalf("reading a password from a terminal: %v, want advice to use -b", err)
 		}
