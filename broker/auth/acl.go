@@ -331,10 +331,10 @@ func validFilter(f string) error {
 	levels := strings.Split(f, "/")
 	for i, l := range levels {
 		if strings.Contains(l, "#") && (l != "#" || i != len(levels)-1) {
-			return errors.New("'#' must be a whole level and the last one (MQTT-4.7.1-2)")
+			return errors.New("'#' must be a whole level and the last one (MQTT-4.7.1-2 in 3.1.1, MQTT-4.7.1-1 in 5.0)")
 		}
 		if strings.Contains(l, "+") && l != "+" {
-			return errors.New("'+' must occupy a whole level (MQTT-4.7.1-3)")
+			return errors.New("'+' must occupy a whole level (MQTT-4.7.1-3 in 3.1.1, MQTT-4.7.1-2 in 5.0)")
 		}
 	}
 	return nil

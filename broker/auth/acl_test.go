@@ -215,8 +215,8 @@ func TestACLFileErrorsNameFileAndLine(t *testing.T) {
 		{"user a\ntopic read\n", 2, "topic read without a topic"},
 		{"pattern deny\n", 1, "pattern deny without a topic"},
 		{"# c\nuser\n", 2, "user line without a user name"},
-		{"topic read a/#/b\n", 1, "MQTT-4.7.1-2"},
-		{"topic write a/b+\n", 1, "MQTT-4.7.1-3"},
+		{"topic read a/#/b\n", 1, "MQTT-4.7.1-2 in 3.1.1, MQTT-4.7.1-1 in 5.0"},
+		{"topic write a/b+\n", 1, "MQTT-4.7.1-3 in 3.1.1, MQTT-4.7.1-2 in 5.0"},
 		{"\n\n\nallow a/b\n", 4, `unknown keyword "allow"`},
 		{"topic\n", 1, "topic line without a topic"},
 	}

@@ -12,16 +12,42 @@ const SharePrefix = "$share/"
 // maxLen is the longest topic name or filter an UTF-8 encoded string can carry (MQTT-4.7.3-3).
 const maxLen = 65535
 
-// SyntaxError is a topic name or topic filter that breaks a rule of the MQTT specification.
-// Statement is the normative statement it breaks (for example "MQTT-4.7.1-2").
+// SyntaxError is a topic name or topic filter that breaks a rule of the MQTT specification. The
+// rule's statement ID differs between versions for some rules, so both are given: V311 for
+// MQTT 3.1.1, V5 for MQTT 5.0 ("" where the version has no such rule, e.g. shared subscriptions
+// in 3.1.1).
 type SyntaxError struct {
-	Statement string
-	Text      string // the topic name or filter as given
-	Problem   string
+	V311, V5 string
+	Text     string // the topic name or filter as given
+	Problem  string
+}
+
+// Statement returns the statement ID for MQTT 5.0 (v5) or 3.1.1, falling back to the other
+// version's ID when the rule exists only there.
+func (e *SyntaxError) Statement(v5 bool) string {
+	if v5 && e.V5 != "" || e.V311 == "" {
+		return e.V5
+	}
+	return e.V311
 }
 
 func (e *SyntaxError) Error() string {
-	return fmt.Sprintf("topic %q: %s (%s)", e.Text, e.Problem, e.Statement)
+	var ids string
+	switch {
+	case e.V311 == e.V5:
+		ids = e.V5
+	case e.V311 == "":
+		ids = e.V5 + " in 5.0"
+	case e.V5 == "":
+		ids = e.V311 + " in 3.1.1"
+	default:
+		ids = e.V311 + " in 3.1.1, " + e.V5 + " in 5.0"
+	}
+	return fmt.Sprintf("topic %q: %s (%s)", e.Text, e.Problem, ids)
+}
+
+func syntaxError(v311, v5, text, problem string) *SyntaxError {
+	return &SyntaxError{V311: v311, V5: v5, Text: text, Problem: problem}
 }
 
 // ValidateTopic checks a topic name as carried by PUBLISH or a will.
@@ -30,9 +56,9 @@ func ValidateTopic(name string) error {
 		return err
 	}
 	if i := strings.IndexAny(name, "+#"); i >= 0 {
-		// MQTT-4.7.1-1 (3.1.1) / MQTT-4.7.0-1 (5.0): wildcards only in topic filters, MQTT-3.3.2-2.
-		return &SyntaxError{Statement: "MQTT-3.3.2-2", Text: name,
-			Problem: fmt.Sprintf("wildcard %q at byte %d is not allowed in a topic name", name[i], i)}
+		// MQTT-3.3.2-2 (both versions; also MQTT-4.7.1-1 in 3.1.1, MQTT-4.7.0-1 in 5.0).
+		return syntaxError("MQTT-3.3.2-2", "MQTT-3.3.2-2", name,
+			fmt.Sprintf("wildcard %q at byte %d is not allowed in a topic name", name[i], i))
 	}
 	return nil
 }
@@ -60,14 +86,14 @@ func ValidateFilter(filter string) error {
 		}
 		level := inner[start:i]
 		if strings.IndexByte(level, '#') >= 0 && (level != "#" || i != len(inner)) {
-			// MQTT-4.7.1-2: '#' stands alone in its level and is the last character of the filter.
-			return &SyntaxError{Statement: "MQTT-4.7.1-2", Text: filter,
-				Problem: fmt.Sprintf("'#' must be a whole level and the last one, found level %q", level)}
+			// '#' stands alone in its level and is the last character of the filter.
+			return syntaxError("MQTT-4.7.1-2", "MQTT-4.7.1-1", filter,
+				fmt.Sprintf("'#' must be a whole level and the last one, found level %q", level))
 		}
 		if strings.IndexByte(level, '+') >= 0 && level != "+" {
-			// MQTT-4.7.1-3: '+' occupies an entire level.
-			return &SyntaxError{Statement: "MQTT-4.7.1-3", Text: filter,
-				Problem: fmt.Sprintf("'+' must occupy a whole level, found level %q", level)}
+			// '+' occupies an entire level.
+			return syntaxError("MQTT-4.7.1-3", "MQTT-4.7.1-2", filter,
+				fmt.Sprintf("'+' must occupy a whole level, found level %q", level))
 		}
 	}
 	return nil
@@ -83,16 +109,15 @@ func SplitShared(filter string) (group, inner string, err error) {
 	group, inner, found := strings.Cut(rest, "/")
 	if group == "" {
 		// MQTT-4.8.2-1: ShareName is at least one character long.
-		return "", "", &SyntaxError{Statement: "MQTT-4.8.2-1", Text: filter, Problem: "shared subscription without a share name"}
+		return "", "", syntaxError("", "MQTT-4.8.2-1", filter, "shared subscription without a share name")
 	}
 	if strings.ContainsAny(group, "+#") {
 		// MQTT-4.8.2-2: ShareName must not contain '/', '+' or '#'.
-		return "", "", &SyntaxError{Statement: "MQTT-4.8.2-2", Text: filter,
-			Problem: fmt.Sprintf("share name %q contains a wildcard", group)}
+		return "", "", syntaxError("", "MQTT-4.8.2-2", filter, fmt.Sprintf("share name %q contains a wildcard", group))
 	}
 	if !found || inner == "" {
 		// MQTT-4.8.2-2: the ShareName is followed by '/' and a topic filter.
-		return "", "", &SyntaxError{Statement: "MQTT-4.8.2-2", Text: filter, Problem: "shared subscription without a topic filter"}
+		return "", "", syntaxError("", "MQTT-4.8.2-2", filter, "shared subscription without a topic filter")
 	}
 	return group, inner, nil
 }
@@ -101,16 +126,15 @@ func checkCommon(s string) error {
 	switch {
 	case s == "":
 		// MQTT-4.7.3-1: topic names and filters are at least one character long.
-		return &SyntaxError{Statement: "MQTT-4.7.3-1", Text: s, Problem: "empty"}
+		return syntaxError("MQTT-4.7.3-1", "MQTT-4.7.3-1", s, "empty")
 	case len(s) > maxLen:
-		return &SyntaxError{Statement: "MQTT-4.7.3-3", Text: s[:32] + "...",
-			Problem: fmt.Sprintf("%d bytes, longer than %d", len(s), maxLen)}
+		return syntaxError("MQTT-4.7.3-3", "MQTT-4.7.3-3", s[:32]+"...", fmt.Sprintf("%d bytes, longer than %d", len(s), maxLen))
 	case !utf8.ValidString(s):
-		return &SyntaxError{Statement: "MQTT-1.5.3-1", Text: s, Problem: "not well-formed UTF-8"}
+		return syntaxError("MQTT-1.5.3-1", "MQTT-1.5.4-1", s, "not well-formed UTF-8")
 	}
 	if i := strings.IndexByte(s, 0); i >= 0 {
 		// MQTT-4.7.3-2: no null character.
-		return &SyntaxError{Statement: "MQTT-4.7.3-2", Text: s, Problem: fmt.Sprintf("null character at byte %d", i)}
+		return syntaxError("MQTT-4.7.3-2", "MQTT-4.7.3-2", s, fmt.Sprintf("null character at byte %d", i))
 	}
 	return nil
 }
