@@ -127,13 +127,30 @@ func (s *Sim) connected(gen uint64, c mqtt.Client, err error) {
 		}
 	})
 	c.Subscribe(s.topics.Commands(), 1, s.onMessage)
-	s.setOnline(true)
-	s.publishPresence()
+	s.up = true
+	status := s.publishPresence()
 	queued := s.outbox
 	s.outbox = nil
 	for _, m := range queued {
 		s.send(m)
 	}
+	// Online, for the device's owner, means the broker holds the retained online status.
+	if status == nil {
+		return
+	}
+	s.spawn(func() {
+		select {
+		case <-status.Done():
+			if status.Error() == nil {
+				s.post(func() {
+					if gen == s.connGen && s.up {
+						s.setOnline(true)
+					}
+				})
+			}
+		case <-s.stopping:
+		}
+	})
 }
 
 // lost handles the loss of an established connection.
@@ -142,6 +159,7 @@ func (s *Sim) lost(gen uint64, err error) {
 		return
 	}
 	s.client = nil
+	s.up = false
 	s.setOnline(false)
 	s.count(func(st *Stats) { st.ConnectionsLost++ })
 	s.log.Debug("connection lost", "device", s.cfg.ID, "err", err)

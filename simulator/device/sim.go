@@ -66,6 +66,7 @@ type Sim struct {
 	onMessage   mqtt.MessageHandler
 	connGen     uint64 // identifies the current connection attempt; stale callbacks are ignored
 	connecting  bool
+	up          bool // the MQTT connection is established (online follows once the status is acked)
 	everOnline  bool
 	attempt     int
 	store       mqtt.Store
@@ -463,10 +464,11 @@ func (s *Sim) shutdown() {
 		t.Stop()
 	}
 	s.stopTimers()
-	if s.client != nil && s.Online() {
+	if s.client != nil && s.up {
 		s.goodbye(s.client)
 	}
 	s.client = nil
+	s.up = false
 	s.connGen++
 	s.setOnline(false)
 	s.wire.Close()
@@ -496,8 +498,9 @@ func (s *Sim) powerOn(delay time.Duration) {
 	s.m.Boot(s.env())
 	s.scheduleTelemetry(true)
 	if s.pub != nil {
-		s.setOnline(true)
+		s.up = true
 		s.publishPresence()
+		s.setOnline(true)
 		return
 	}
 	if delay > 0 {
@@ -517,6 +520,7 @@ func (s *Sim) powerOff() {
 	s.stopTimers()
 	s.wire.PowerOff()
 	s.client = nil
+	s.up = false
 	s.connGen++
 	s.connecting = false
 	if n := len(s.outbox); n > 0 {
@@ -564,11 +568,14 @@ func (s *Sim) ts() string {
 	return now.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 }
 
-func (s *Sim) publishPresence() {
+// publishPresence publishes the retained online status and state; it returns the status
+// publication's token (nil without an MQTT client).
+func (s *Sim) publishPresence() mqtt.Token {
 	status, _ := json.Marshal(map[string]any{"online": true, "fw": s.cfg.Firmware, "model": s.cfg.Model,
 		"ts": s.ts(), "boot": s.boots})
-	s.send(Message{Topic: s.topics.Status(), QoS: 1, Retain: true, Payload: status})
+	tok := s.send(Message{Topic: s.topics.Status(), QoS: 1, Retain: true, Payload: status})
 	s.publishState()
+	return tok
 }
 
 func (s *Sim) publishState() {
@@ -579,18 +586,18 @@ func (s *Sim) publishState() {
 // send hands a message to the publisher or the MQTT client. Offline, QoS 1/2 events wait in a
 // bounded queue (the oldest is dropped and counted when it is full); retained status and state
 // are not queued because they are republished on every connection; QoS 0 is dropped and counted.
-func (s *Sim) send(m Message) {
+func (s *Sim) send(m Message) mqtt.Token {
 	if s.observe != nil {
 		s.observe(m)
 	}
 	if s.pub != nil {
 		s.pub.Publish(m)
 		s.count(func(st *Stats) { st.Published[m.QoS]++ })
-		return
+		return nil
 	}
-	if s.client == nil || !s.Online() {
+	if s.client == nil || !s.up {
 		s.queue(m)
-		return
+		return nil
 	}
 	tok := s.client.Publish(m.Topic, m.QoS, m.Retain, m.Payload)
 	select {
@@ -598,11 +605,12 @@ func (s *Sim) send(m Message) {
 		if tok.Error() != nil {
 			// Not connected after all (the loss is being reported): keep it for the next connection.
 			s.queue(m)
-			return
+			return nil
 		}
 	default:
 	}
 	s.count(func(st *Stats) { st.Published[m.QoS]++ })
+	return tok
 }
 
 func (s *Sim) queue(m Message) {
@@ -710,9 +718,13 @@ func (s *Sim) command(name string, payload []byte, reply chan<- Ack) {
 func (s *Sim) reboot(cmd Command) {
 	s.ack(cmd, OK, "")
 	c := s.client
+	if !s.up {
+		c = nil
+	}
 	s.stopTimers()
 	s.powered = false
 	s.client = nil
+	s.up = false
 	s.connGen++
 	s.connecting = false
 	s.setOnline(false)
@@ -782,7 +794,7 @@ func (e simEnv) Rand() *rand.Rand                                { return e.s.rn
 func (e simEnv) Config() Config                                  { return e.s.cfg }
 func (e simEnv) After(d time.Duration, f func()) (cancel func()) { return e.s.after(d, f) }
 func (e simEnv) StateChanged() {
-	if e.s.Online() {
+	if e.s.up {
 		e.s.publishState()
 	}
 }

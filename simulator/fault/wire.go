@@ -18,6 +18,15 @@ var ErrPowerOff = errors.New("device power is off")
 // as a TCP handshake into a black hole does.
 var ErrNetworkDropped = errors.New("network dropped: no answer to the connection attempt")
 
+// ErrReset is what reads and writes return on a connection aborted by Reset. It must not read
+// as a local close ("use of closed network connection"), which MQTT clients treat as their own
+// doing and do not report as a lost connection.
+var ErrReset = errors.New("connection aborted: reset fault (RST sent)")
+
+// errShutdown is what reads and writes return on connections closed by PowerOff or Close, for
+// the same reason.
+var errShutdown = errors.New("connection closed: device power off or device stopped")
+
 // maxHeld bounds the bytes a connection accepts from its writer while the network is dropped,
 // like a socket send buffer: past it, Write blocks until the network heals or the connection is
 // closed.
@@ -141,7 +150,7 @@ func (w *Wire) PowerOff() {
 	conns := w.snapshotLocked()
 	w.mu.Unlock()
 	for _, c := range conns {
-		_ = c.Close()
+		_ = c.closeWith(errShutdown)
 	}
 }
 
@@ -165,7 +174,7 @@ func (w *Wire) Close() {
 	}
 	w.mu.Unlock()
 	for _, c := range conns {
-		_ = c.Close()
+		_ = c.closeWith(errShutdown)
 	}
 	for _, c := range held {
 		_ = c.Close()
@@ -248,6 +257,7 @@ type Conn struct {
 	wire      *Wire
 	closed    chan struct{}
 	closeOnce sync.Once
+	closeErr  atomic.Pointer[error] // what reads and writes return once closed
 
 	wmu     sync.Mutex // protects pending, hdr, remaining, skipping and raw: the outgoing side
 	pending []byte     // bytes written during a drop, sent when the network heals
@@ -265,7 +275,7 @@ var _ net.Conn = (*Conn)(nil)
 func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.inner.Read(p)
 	if !c.wire.waitUsable(c) {
-		return 0, net.ErrClosed
+		return 0, c.errClosed()
 	}
 	return n, err
 }
@@ -276,7 +286,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	defer c.wmu.Unlock()
 	select {
 	case <-c.closed:
-		return 0, net.ErrClosed
+		return 0, c.errClosed()
 	default:
 	}
 	out := c.frame(p)
@@ -294,12 +304,12 @@ func (c *Conn) Write(p []byte) (int, error) {
 		select {
 		case <-healed:
 		case <-c.closed:
-			return 0, net.ErrClosed
+			return 0, c.errClosed()
 		}
 	}
 	if len(c.pending) > 0 {
 		if _, err := c.inner.Write(c.pending); err != nil {
-			return 0, err
+			return 0, c.mapErr(err)
 		}
 		c.pending = nil
 	}
@@ -307,7 +317,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if _, err := c.inner.Write(out); err != nil {
-		return 0, err
+		return 0, c.mapErr(err)
 	}
 	return len(p), nil
 }
@@ -378,7 +388,13 @@ func (c *Conn) flush() {
 
 // Close closes the connection. During a drop nothing reaches the wire: the socket is kept open
 // (its pending reads are released) and closed when the network heals.
-func (c *Conn) Close() error {
+func (c *Conn) Close() error { return c.closeWith(nil) }
+
+// closeWith closes the connection; reads and writes then fail with reason (net.ErrClosed when nil).
+func (c *Conn) closeWith(reason error) error {
+	if reason != nil {
+		c.closeErr.CompareAndSwap(nil, &reason)
+	}
 	var err error
 	c.closeOnce.Do(func() {
 		close(c.closed)
@@ -398,8 +414,28 @@ func (c *Conn) Close() error {
 	return err
 }
 
+// errClosed is the error of an operation on a closed connection.
+func (c *Conn) errClosed() error {
+	if e := c.closeErr.Load(); e != nil {
+		return *e
+	}
+	return net.ErrClosed
+}
+
+// mapErr replaces the socket's error by the fault's when a fault closed the socket.
+func (c *Conn) mapErr(err error) error {
+	select {
+	case <-c.closed:
+		return c.errClosed()
+	default:
+		return err
+	}
+}
+
 // abort resets the connection with RST.
 func (c *Conn) abort() {
+	e := ErrReset
+	c.closeErr.CompareAndSwap(nil, &e)
 	c.closeOnce.Do(func() {
 		close(c.closed)
 		c.wire.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -225,8 +226,11 @@ func TestResetSendsRST(t *testing.T) {
 	if !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("peer read after Reset: %v, want connection reset by peer", err)
 	}
-	if _, err := c.Write(pingreq); !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("write after Reset: %v, want net.ErrClosed", err)
+	if _, err := c.Write(pingreq); !errors.Is(err, ErrReset) {
+		t.Fatalf("write after Reset: %v, want ErrReset", err)
+	}
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, ErrReset) || strings.Contains(err.Error(), "use of closed network connection") {
+		t.Fatalf("read after Reset: %v, want ErrReset (not a local close, which clients ignore)", err)
 	}
 }
 
@@ -280,4 +284,3 @@ func concat(parts ...[]byte) []byte {
 	}
 	return out
 }
-
