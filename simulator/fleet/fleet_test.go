@@ -404,4 +404,3 @@ func TestExitChargeIsDeliveredExactlyOnceAcrossAReset(t *testing.T) {
 		t.Fatalf("the platform received the charge %d times, want exactly once", n)
 	}
 }
-
