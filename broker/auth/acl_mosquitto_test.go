@@ -98,6 +98,8 @@ topic readwrite after/pattern
 			{anon("dev4"), "devices/dev4/x", Read, true},
 			{anon("dev4"), "public/news", Read, true},
 			{anon("dev4"), "public/news", Write, false},
+			{anon("site/dev5"), "devices/site/dev5/x", Write, true}, // '/' in a client id is not refused
+			{as("a#", "dev6"), "devices/dev6/x", Write, false},
 			{as("erin", "e"), "after/pattern", Write, true},
 			{as("dave", "d"), "after/pattern", Write, false},
 		}},
