@@ -61,11 +61,18 @@ func (s *Store) Set(m Message) {
 		}
 		return
 	}
+	// Keys and the stored topic must own their bytes: a decoder may hand out strings that alias
+	// a read buffer it reuses. Copy once, and only when a new node needs it.
+	owned := false
 	n := &s.root
 	for start := 0; ; {
 		level, next, last := cut(m.Topic, start)
 		c := n.children[level]
 		if c == nil {
+			if !owned {
+				m.Topic, owned = strings.Clone(m.Topic), true
+				level, _, _ = cut(m.Topic, start)
+			}
 			c = &node{parent: n, level: level}
 			if n.children == nil {
 				n.children = make(map[string]*node, 1)
@@ -81,6 +88,11 @@ func (s *Store) Set(m Message) {
 	}
 	if n.msg == nil {
 		s.count++
+		if !owned {
+			m.Topic = strings.Clone(m.Topic)
+		}
+	} else {
+		m.Topic = n.msg.Topic // same bytes, already owned
 	}
 	n.msg = &m
 }

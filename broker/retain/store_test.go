@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"go.uber.org/goleak"
 )
@@ -325,5 +326,23 @@ func BenchmarkRetainedSet(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		s.Set(Message{Topic: fmt.Sprintf("acs/site-%d/gate/gate-%d/status", i%100, i%1000), Payload: payload})
+	}
+}
+
+// A decoder may hand out strings aliasing a buffer it reuses; the store must keep its own copy.
+func TestSetCopiesAliasedTopics(t *testing.T) {
+	s := NewStore()
+	buf := []byte("acs/site-1/gate/g-1/status")
+	s.Set(Message{Topic: unsafe.String(&buf[0], len(buf)), Payload: []byte("on")})
+	copy(buf, "XXXXXXXXXXXXXXXXXXXXXXXXXX")
+	if got := topics(s, "acs/+/gate/+/status", t0); !slices.Equal(got, []string{"acs/site-1/gate/g-1/status"}) {
+		t.Fatalf("after the caller's buffer changed: %q", got)
+	}
+	// Replacing keeps the owned topic.
+	buf = []byte("acs/site-1/gate/g-1/status")
+	s.Set(Message{Topic: unsafe.String(&buf[0], len(buf)), Payload: []byte("off")})
+	copy(buf, "YYYYYYYYYYYYYYYYYYYYYYYYYY")
+	if m, ok := s.Get("acs/site-1/gate/g-1/status"); !ok || m.Topic != "acs/site-1/gate/g-1/status" || string(m.Payload) != "off" {
+		t.Fatalf("replaced message: %+v %v", m, ok)
 	}
 }

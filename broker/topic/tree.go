@@ -144,10 +144,26 @@ func (t *Tree[K]) Subscribe(key K, filter string, o Options) (replaced bool) {
 	share, inner := splitShare(filter)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	// Strings kept in the tree must own their bytes: a decoder may hand out strings that alias a
+	// read buffer it reuses. Copy once, and only when something new is stored.
+	owned := false
+	own := func() {
+		if !owned {
+			filter = strings.Clone(filter)
+			share, inner = splitShare(filter)
+			owned = true
+		}
+	}
 	n := &t.root
 	for start := 0; ; {
 		level, next, last := cut(inner, start)
-		n = t.child(n, level, last, inner[:start+len(level)])
+		c := t.lookup(n, level, last)
+		if c == nil {
+			own()
+			level, _, _ = cut(inner, start)
+			c = t.child(n, level, last, inner[:start+len(level)])
+		}
+		n = c
 		if last {
 			break
 		}
@@ -158,6 +174,7 @@ func (t *Tree[K]) Subscribe(key K, filter string, o Options) (replaced bool) {
 	} else {
 		g := n.group(share)
 		if g == nil {
+			own()
 			g = &group[K]{name: share, filter: filter}
 			n.groups = append(n.groups, g)
 		}
@@ -365,6 +382,18 @@ func (t *Tree[K]) child(n *node[K], level string, last bool, filter string) *nod
 		t.nodes++
 	}
 	return *slot
+}
+
+// lookup returns n's existing child for level, or nil.
+func (t *Tree[K]) lookup(n *node[K], level string, last bool) *node[K] {
+	switch {
+	case level == "+":
+		return n.plus
+	case level == "#" && last:
+		return n.hash
+	default:
+		return n.children[level]
+	}
 }
 
 // find returns the node of filter without creating anything, or nil.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"go.uber.org/goleak"
 )
@@ -438,4 +439,20 @@ func FuzzMatch(f *testing.F) {
 			t.Fatalf("filter %q: unsubscribe left %d nodes", filter, tr.nodes)
 		}
 	})
+}
+
+// A decoder may hand out strings aliasing a buffer it reuses; the tree must keep its own copy.
+func TestSubscribeCopiesAliasedFilters(t *testing.T) {
+	tr := New[int]()
+	buf := []byte("$share/g/acs/+/gate/#")
+	aliased := unsafe.String(&buf[0], len(buf))
+	tr.Subscribe(1, aliased, Options{})
+	tr.Subscribe(2, aliased[len("$share/g/"):], Options{})
+	copy(buf, "XXXXXXXXXXXXXXXXXXXXX") // the reader reuses its buffer
+	var got []string
+	tr.Match("acs/site-1/gate/g-1", func(k int, f, share string, _ Options) { got = append(got, fmt.Sprint(k, f, share)) })
+	sort.Strings(got)
+	if want := []string{"1$share/g/acs/+/gate/#g", "2acs/+/gate/#"}; !slices.Equal(got, want) {
+		t.Fatalf("after the caller's buffer changed: %q, want %q", got, want)
+	}
 }
