@@ -213,8 +213,8 @@ func Start(ctx context.Context, s Spec, opts ...Option) (*Fleet, error) {
 
 // build checks the spec and constructs every device (not started).
 func build(s Spec, o options) (*Fleet, error) {
-	if len(s.Groups) == 0 {
-		return nil, errors.New("fleet: no groups")
+	if err := Validate(s); err != nil {
+		return nil, err
 	}
 	if o.shards < 1 || o.shard < 0 || o.shard >= o.shards {
 		return nil, fmt.Errorf("fleet: shard %d/%d: want 0 <= I < N", o.shard, o.shards)
@@ -222,34 +222,18 @@ func build(s Spec, o options) (*Fleet, error) {
 	if o.publisher == nil && s.Broker == "" {
 		return nil, errors.New("fleet: no broker URL")
 	}
-	if s.ConnectRate < 0 {
-		return nil, fmt.Errorf("fleet: connect_rate %v is negative", s.ConnectRate)
-	}
 	f := &Fleet{devices: make(map[string]device.Device), log: o.log}
 	pos := 0
 	for gi, g := range s.Groups {
-		if !slices.Contains(device.Kinds, g.Kind) {
-			return nil, fmt.Errorf("fleet group %d: kind %q is unknown (want gate, turnstile or camera)", gi+1, g.Kind)
-		}
-		if g.Count < 1 {
-			return nil, fmt.Errorf("fleet group %d (%s): count %d: want at least 1", gi+1, g.Kind, g.Count)
-		}
 		tmpl := g.ID
 		if tmpl == "" {
 			tmpl = "{kind}-{n:03}"
 		}
 		for n := 1; n <= g.Count; n++ {
-			id, err := ExpandID(tmpl, g.Kind, device.ExpandPrefix("{site}", g.Site), n)
-			if err != nil {
-				return nil, fmt.Errorf("fleet group %d (%s): %w", gi+1, g.Kind, err)
-			}
-			if _, dup := f.devices[id]; dup || slices.Contains(f.ids, id) {
-				return nil, fmt.Errorf("fleet group %d (%s): device id %q is used twice", gi+1, g.Kind, id)
-			}
+			id, _ := ExpandID(tmpl, g.Kind, device.ExpandPrefix("{site}", g.Site), n) // checked by Validate
 			mine := pos%o.shards == o.shard
 			pos++
 			if !mine {
-				f.devices[id] = nil // reserve the ID so that duplicates across shards are caught
 				continue
 			}
 			d, err := newDevice(s, g, id, o)
@@ -258,11 +242,6 @@ func build(s Spec, o options) (*Fleet, error) {
 			}
 			f.devices[id] = d
 			f.ids = append(f.ids, id)
-		}
-	}
-	for id, d := range f.devices {
-		if d == nil {
-			delete(f.devices, id)
 		}
 	}
 	return f, nil
