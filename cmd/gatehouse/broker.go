@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,6 +18,7 @@ import (
 	"github.com/gatehouse-iot/gatehouse/broker/auth"
 	"github.com/gatehouse-iot/gatehouse/broker/brokermetrics"
 	"github.com/gatehouse-iot/gatehouse/broker/conffile"
+	"github.com/gatehouse-iot/gatehouse/broker/session/boltstore"
 )
 
 func init() { register(newBrokerCmd) }
@@ -188,7 +188,13 @@ func runBroker(ctx context.Context, cmd *cobra.Command, f *brokerFlags) error {
 		st.DataDir = f.dataDir
 	}
 	if st.DataDir != "" {
-		return &exitError{code: 3, err: errors.New("broker: persistence to disk (--data-dir, persistence: true) is not built yet in this version of gatehouse; sessions live in memory")}
+		store, err := boltstore.OpenDir(st.DataDir, boltstore.Options{})
+		if err != nil {
+			return fmt.Errorf("--data-dir: %w", err)
+		}
+		// Closed after Shutdown: every change acknowledged to a client is already on disk.
+		defer store.Close()
+		cfg.Store = store
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(st.LogLevel)); err != nil {

@@ -124,7 +124,7 @@ func TestBrokerCommandRefusesBadInput(t *testing.T) {
 		{[]string{"--log-level", "loud"}, "--log-level"},
 		{[]string{"--tls-listen", "127.0.0.1:0"}, "--tls-listen"},
 		{[]string{"--password-file", filepath.Join(dir, "missing")}, "--password-file"},
-		{[]string{"--data-dir", dir}, "not built yet"},
+		{[]string{"--data-dir", filepath.Join(bad, "data")}, "--data-dir: data directory " + filepath.Join(bad, "data")},
 	}
 	for _, tc := range cases {
 		cmd := newRootCmd()

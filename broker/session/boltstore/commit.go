@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"fmt"
+	"runtime/debug"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -86,9 +87,10 @@ func (s *Store) commit(batch []*write) {
 	}
 }
 
-// safeUpdate is bbolt's Update with a panic on a damaged page turned into an error, and every
-// error naming the file.
+// safeUpdate is bbolt's Update with a panic on a damaged page (or a fault past the end of the file)
+// turned into an error, and every error naming the file.
 func (s *Store) safeUpdate(fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("data file %s: %w: %v", s.path, ErrCorrupt, r)

@@ -90,13 +90,29 @@ func TestAStoreOfAnotherFormatIsRefused(t *testing.T) {
 }
 
 func TestATruncatedFileIsRefused(t *testing.T) {
-	path := filepath.Join(t.TempDir(), FileName)
-	s := open(t, path)
-	must(t, s.SaveSession(session.State{ClientID: "c", Version: packet.V311, ExpiryInterval: 1}))
-	must(t, s.Close())
-	must(t, os.Truncate(path, 100))
-	_, err := Open(path, Options{})
-	expectErr(t, err, path, nil)
+	orig := filledStore(t)
+	data, err := os.ReadFile(orig)
+	must(t, err)
+	// bbolt grows files ahead of use: the pages in use end at the meta page's high-water mark.
+	db, err := bolt.Open(orig, 0o600, nil)
+	must(t, err)
+	var used int
+	must(t, db.View(func(tx *bolt.Tx) error { used = int(tx.Size()); return nil }))
+	must(t, db.Close())
+	page := os.Getpagesize()
+	// Cut inside the meta pages, inside the freelist, among the leaves (where bbolt would map
+	// pages past the end of the file and fault) and one page short of the pages in use.
+	for _, size := range []int{100, 5000, 3 * page, 20 * page, used - page} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), FileName)
+			must(t, os.WriteFile(path, data[:size], 0o600))
+			s, err := Open(path, Options{})
+			if err == nil {
+				s.Close()
+			}
+			expectErr(t, err, path, ErrCorrupt)
+		})
+	}
 }
 
 // leafPages returns the ids of the leaf pages in use.

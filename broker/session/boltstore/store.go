@@ -14,8 +14,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -95,11 +97,16 @@ func Open(path string, opts Options) (*Store, error) {
 		switch {
 		case errors.Is(err, bolterrors.ErrTimeout):
 			return nil, fmt.Errorf("data file %s: %w (waited %s for its lock)", path, ErrLocked, opts.LockTimeout)
-		case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum),
-			errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrInvalidMapping):
-			return nil, fmt.Errorf("data file %s: %w: %w", path, ErrCorrupt, err)
+		case errors.As(err, new(*fs.PathError)):
+			// The file could not be opened at all: a directory, no permission...
+			return nil, fmt.Errorf("data file %s: %w", path, err)
 		}
-		return nil, fmt.Errorf("data file %s: %w", path, err)
+		if errors.Is(err, ErrCorrupt) {
+			return nil, fmt.Errorf("data file %s: %w", path, err)
+		}
+		// Anything else comes from reading the file: bad meta pages, a size that does not fit
+		// its page size, a freelist page that is not one.
+		return nil, fmt.Errorf("data file %s: %w: %w", path, ErrCorrupt, err)
 	}
 	s := &Store{db: db, path: path}
 	if err := s.init(!opts.SkipCheck); err != nil {
@@ -112,6 +119,7 @@ func Open(path string, opts Options) (*Store, error) {
 // openBolt is bolt.Open with a panic on a damaged page (bbolt reads a page as whatever it finds
 // there) turned into an error wrapping ErrCorrupt.
 func openBolt(path string, lockTimeout time.Duration) (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			db, err = nil, fmt.Errorf("%w: %v", ErrCorrupt, r)
@@ -120,8 +128,23 @@ func openBolt(path string, lockTimeout time.Duration) (db *bolt.DB, err error) {
 	return bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, FreelistType: bolt.FreelistMapType})
 }
 
-// init checks the file's pages and format marker, and creates the buckets of a new file.
+// init checks the file's size, pages and format marker, and creates the buckets of a new file.
 func (s *Store) init(check bool) error {
+	// A file cut short (a full disk, a partial copy) would have bbolt map pages past its end;
+	// touching them is a SIGBUS, so the size is checked before any page below the meta pages is read.
+	err := s.view(func(tx *bolt.Tx) error {
+		fi, err := os.Stat(s.path)
+		if err != nil {
+			return err
+		}
+		if fi.Size() < tx.Size() {
+			return fmt.Errorf("%w: truncated: the file has %d bytes, its pages reach %d", ErrCorrupt, fi.Size(), tx.Size())
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	if check {
 		err := s.view(func(tx *bolt.Tx) error {
 			var errs []error
@@ -368,8 +391,10 @@ func (s *Store) LoadRetained(fn func(m session.Retained) error) error {
 	return nil
 }
 
-// view runs a read transaction, turning a panic on a damaged page into an error naming the file.
+// view runs a read transaction, turning a panic on a damaged page (or a fault on a page past the
+// end of the file) into an error naming the file.
 func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("data file %s: %w: %v", s.path, ErrCorrupt, r)
