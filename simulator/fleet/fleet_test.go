@@ -47,6 +47,20 @@ func startFleet(t *testing.T, url string, groups ...fleet.Group) *fleet.Fleet {
 	return f
 }
 
+// waitPackets waits until the broker has traced n packets matching pred (the broker reads a
+// DISCONNECT after the client has sent it: counting at once would race with it).
+func waitPackets(t *testing.T, b *brokertest.Broker, n int, pred brokertest.Predicate, what string) {
+	t.Helper()
+	from := 0
+	for i := range n {
+		e, err := b.Trace().WaitAfter(from, 5*time.Second, pred)
+		if err != nil {
+			t.Fatalf("%s: %d of %d seen: %v", what, i, n, err)
+		}
+		from = e.Seq + 1
+	}
+}
+
 func oneGate(extra ...func(*fleet.Group)) fleet.Group {
 	g := fleet.Group{Kind: "gate", Count: 1, ID: "gate-{n:02}", Keepalive: 30 * time.Second, Telemetry: -1,
 		TravelTime: 200 * time.Millisecond, HoldTime: time.Hour, ReconnectMin: 100 * time.Millisecond}
@@ -118,9 +132,7 @@ func TestFleetComesOnlineWithRetainedStatusAndStateThenStopsCleanly(t *testing.T
 	if err := f.Stop(stopCtx); err != nil {
 		t.Fatal(err)
 	}
-	if n := b.Trace().Count(brokertest.In(packet.TypeDisconnect)); n != 5 {
-		t.Errorf("%d DISCONNECT packets on a clean stop, want 5", n)
-	}
+	waitPackets(t, b, 5, brokertest.In(packet.TypeDisconnect), "DISCONNECT on a clean stop")
 	after := newPlatform(t, b.URL(), "acs/+/+/+/status")
 	after.wait(0, 5*time.Second, "retained offline status after a clean stop",
 		topicAnd("acs/site-1/gate/gate-02/status", field("online", false)))
