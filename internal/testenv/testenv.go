@@ -149,14 +149,13 @@ func StartMosquitto(t testing.TB, extraConf ...string) *MosquittoBroker {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "mosquitto.conf")
 	lines := []string{"listener " + strconv.Itoa(port) + " 127.0.0.1"}
-	hasAnon := false
-	for _, l := range extraConf {
-		if strings.HasPrefix(strings.TrimSpace(l), "allow_anonymous") {
-			hasAnon = true
-		}
-	}
-	if !hasAnon {
+	if !hasDirective(extraConf, "allow_anonymous") {
 		lines = append(lines, "allow_anonymous true")
+	}
+	// Run as root, mosquitto drops to the "mosquitto" user, which cannot read files in a test's
+	// temporary directory (password and ACL files); keep the privileges it was started with.
+	if os.Geteuid() == 0 && !hasDirective(extraConf, "user") {
+		lines = append(lines, "user root")
 	}
 	lines = append(lines, extraConf...)
 	if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
@@ -192,4 +191,15 @@ func StartMosquitto(t testing.TB, extraConf ...string) *MosquittoBroker {
 			t.Fatalf("testenv: mosquitto did not listen on %s within 10s: %s", m.Addr, m.Log())
 		}
 	}
+}
+
+// hasDirective reports whether a mosquitto configuration line sets the named option.
+func hasDirective(lines []string, name string) bool {
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) > 0 && f[0] == name {
+			return true
+		}
+	}
+	return false
 }
