@@ -1,0 +1,13 @@
+package v311
+
+import "github.com/onsi/gomega"
+
+// Matchers used by the checks, named as Gomega names them.
+var (
+	Equal          = gomega.Equal
+	BeFalse        = gomega.BeFalse
+	BeTrue         = gomega.BeTrue
+	BeNumerically  = gomega.BeNumerically
+	HaveLen        = gomega.HaveLen
+	ContainElement = gomega.ContainElement
+)
