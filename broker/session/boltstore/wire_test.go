@@ -2,6 +2,7 @@ package boltstore_test
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"time"
 
@@ -118,11 +119,21 @@ func (w *wire) answer(p packet.Packet) (*packet.Publish, bool) {
 
 // receive answers every flow and returns the PUBLISH packets read until done says enough, then
 // until a PINGREQ/PINGRESP barrier, so that nothing the broker had queued by then is missed.
-func (w *wire) receive(done func(got []*packet.Publish) bool) []*packet.Publish {
+// When no packet comes in time, the failure says what explain returns (what is still missing).
+func (w *wire) receive(done func(got []*packet.Publish) bool, explain ...func() string) []*packet.Publish {
 	GinkgoHelper()
 	var got []*packet.Publish
 	for !done(got) {
-		if p, ok := w.answer(w.next()); ok {
+		Expect(w.nc.SetReadDeadline(time.Now().Add(wait))).To(Succeed())
+		p, err := w.r.ReadPacket()
+		if err != nil {
+			why := ""
+			for _, e := range explain {
+				why += e()
+			}
+			Fail(fmt.Sprintf("after %d PUBLISH packets, no packet for %s (%v) %s", len(got), wait, err, why))
+		}
+		if p, ok := w.answer(p); ok {
 			got = append(got, p)
 		}
 	}
