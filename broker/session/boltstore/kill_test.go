@@ -132,7 +132,9 @@ var _ = Describe("gatehouse broker --data-dir killed with SIGKILL", Ordered, fun
 						got[string(p.Payload)] = p
 					}
 					return missing() == 0
-				}, func() string { return fmt.Sprintf("; acknowledged before the kill and not delivered: %v", lost(acked, got)) })
+				}, func() string {
+					return fmt.Sprintf("; acknowledged before the kill and not delivered: %v", lost(acked, got))
+				})
 				Expect(missing()).To(BeZero(), "of %d acknowledged messages", want)
 				times := map[string]int{}
 				for _, p := range all {
