@@ -3,6 +3,7 @@ package fleet_test
 import (
 	"context"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gatehouse-iot/gatehouse/broker"
 	"github.com/gatehouse-iot/gatehouse/broker/brokertest"
+	"github.com/gatehouse-iot/gatehouse/internal/testenv"
 	"github.com/gatehouse-iot/gatehouse/packet"
 	"github.com/gatehouse-iot/gatehouse/simulator/device"
 	"github.com/gatehouse-iot/gatehouse/simulator/device/gate"
@@ -415,4 +417,59 @@ func TestExitChargeIsDeliveredExactlyOnceAcrossAReset(t *testing.T) {
 	if n := p.count(topicIs(charge)); n != 1 {
 		t.Fatalf("the platform received the charge %d times, want exactly once", n)
 	}
+}
+
+func TestEventsDuringANetworkDropArriveAfterItHeals(t *testing.T) {
+	b := brokertest.Start(t)
+	f := startFleet(t, b.URL(), oneGate(func(g *fleet.Group) { g.Keepalive = time.Second }))
+	p := newPlatform(t, b.URL(), "acs/#")
+	p.wait(0, 5*time.Second, "online", topicAnd(st, field("online", true)))
+	gd, _ := f.Device("gate-01")
+	g := gd.(*gate.Gate)
+	if _, err := g.Do(context.Background(), "hold_open", []byte(`{"corr":"h"}`)); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(0, 5*time.Second, "open", topicAnd(sx, field("position", "open")))
+	from := p.mark()
+	if err := f.Inject("gate-01", fault.Fault{Kind: fault.NetworkDrop}); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(from, 10*time.Second, "the will", topicAnd(st, field("online", false)))
+	// The device does not know yet, or knows and queues: either way nothing may be lost.
+	for range 3 {
+		if err := g.SetInput(gate.InLoop, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.SetInput(gate.InLoop, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	passage := "acs/site-1/gate/gate-01/evt/passage"
+	if n := p.count(topicIs(passage)); n != 0 {
+		t.Fatalf("%d passages crossed a dropped network", n)
+	}
+	if err := f.Clear("gate-01", fault.NetworkDrop); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		p.wait(from, 15*time.Second, "passage "+strconv.Itoa(i), topicAnd(passage, field("count", i)))
+	}
+}
+
+func TestFleetAgainstMosquitto(t *testing.T) {
+	m := testenv.StartMosquitto(t)
+	f := startFleet(t, m.URL(), oneGate(), fleet.Group{Kind: "turnstile", Count: 1, Telemetry: -1})
+	p := newPlatform(t, m.URL(), "acs/#")
+	p.wait(0, 5*time.Second, "retained online status from mosquitto", topicAnd(st, field("online", true)))
+	p.send("acs/site-1/gate/gate-01/cmd/open", `{"corr":"mq"}`)
+	p.wait(0, 5*time.Second, "ack through mosquitto", topicAnd("acs/site-1/gate/gate-01/cmd/open/ack", field("corr", "mq")))
+	from := p.mark()
+	if err := f.Inject("gate-01", fault.Fault{Kind: fault.PowerCut}); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(from, 5*time.Second, "mosquitto publishing the will", topicAnd(st, field("online", false)))
+	if err := f.Clear("gate-01", fault.PowerCut); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(from, 10*time.Second, "online again", topicAnd(st, field("online", true)))
 }
