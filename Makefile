@@ -83,8 +83,12 @@ images:
 bench-fleet:
 	@echo "make bench-fleet: not built yet in this version of gatehouse (10,000-device fleet benchmark)"; exit 3
 
+# Side-by-side broker benchmark (bench/ module): gatehouse, mosquitto and mochi-mqtt, fresh processes,
+# medians of 3 repetitions; writes bench/results/broker-bench.json and the tables of BENCHMARKS.md.
+# BENCH_BROKER_FLAGS=-quick for a smoke run.
+BENCH_BROKER_FLAGS ?=
 bench-broker:
-	@echo "make bench-broker: not built yet in this version of gatehouse (side-by-side broker benchmark)"; exit 3
+	cd bench && $(GO) run ./cmd/brokerbench $(BENCH_BROKER_FLAGS)
 
 soak:
 	@echo "make soak: not built yet in this version of gatehouse (long-running fleet soak)"; exit 3
