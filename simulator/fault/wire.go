@@ -161,10 +161,11 @@ func (w *Wire) PowerOn() {
 	w.off = false
 }
 
-// Close releases every socket, held ones included, and heals the wire so that nothing waits on
-// it any more. The Wire can still be used afterwards.
+// Close releases every socket, held ones included, heals the wire so that nothing waits on it
+// any more, and refuses new connections until PowerOn.
 func (w *Wire) Close() {
 	w.mu.Lock()
+	w.off = true // a dial still waiting for the network must not connect a stopped device
 	conns := w.snapshotLocked()
 	held := w.held
 	w.held = nil

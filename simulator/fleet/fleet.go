@@ -204,7 +204,9 @@ func Start(ctx context.Context, s Spec, opts ...Option) (*Fleet, error) {
 	f.log.Info("fleet starting", "devices", len(f.ids), "seed", s.Seed, "broker", s.Broker, "connect_rate", s.ConnectRate)
 	started := time.Now()
 	if err := f.start(ctx, s.ConnectRate); err != nil {
-		_ = f.Stop(context.WithoutCancel(ctx))
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = f.Stop(stopCtx)
 		return nil, err
 	}
 	f.log.Info("fleet online", "devices", len(f.ids), "elapsed", time.Since(started))
