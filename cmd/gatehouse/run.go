@@ -217,9 +217,12 @@ func targetFor(ctx context.Context, s *scenario.Scenario, flag string, flagSet b
 		url = s.Broker.URL
 	}
 	if url != "" {
+		if len(s.Broker.Faults) > 0 {
+			return nil, nil, fmt.Errorf("the scenario sets broker fault modes (%s), which only the embedded broker has; run it with --broker embedded", strings.Join(s.Broker.Faults, ", "))
+		}
 		return scenario.Address(url), func() {}, nil
 	}
-	b, err := embedded.Start(ctx, "127.0.0.1:0", logger)
+	b, err := embedded.Start(ctx, "127.0.0.1:0", logger, s.Broker.Faults...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -20,7 +20,7 @@ import (
 // Keys of each mapping, in the order the documentation presents them; messages list them.
 var (
 	scenarioKeys = []string{"name", "description", "seed", "outcome", "broker", "requires", "duration", "connect_rate", "fleet", "react", "steps"}
-	brokerKeys   = []string{"url", "image"}
+	brokerKeys   = []string{"url", "image", "faults"}
 	stepKeys     = []string{"at", "name", "do", "stimulus", "fault", "clear", "load", "expect", "within"}
 	actionKeys   = []string{"do", "stimulus", "fault", "clear", "load"}
 	commandKeys  = []string{"device", "devices", "every", "command", "args"}
@@ -170,9 +170,10 @@ func (d *decoder) broker(f field) Broker {
 	if m == nil {
 		return Broker{Kind: BrokerEmbedded}
 	}
-	if len(m.order) != 1 {
-		d.errorf(f.at(), "broker: want exactly one of url or image")
-		return Broker{Kind: BrokerEmbedded}
+	b := Broker{Kind: BrokerEmbedded}
+	if m.has("url") && m.has("image") {
+		d.errorf(f.at(), "broker: give url or image, not both")
+		return b
 	}
 	if u, ok := m.get("url"); ok {
 		raw, ok := d.nonEmpty(u, "broker url")
@@ -181,11 +182,20 @@ func (d *decoder) broker(f field) Broker {
 				d.errorf(u.at(), "broker url: %s", err.Error())
 			}
 		}
-		return Broker{Kind: BrokerURL, URL: raw}
+		b = Broker{Kind: BrokerURL, URL: raw}
 	}
-	img, _ := m.get("image")
-	name, _ := d.nonEmpty(img, "broker image")
-	return Broker{Kind: BrokerImage, Image: name}
+	if img, ok := m.get("image"); ok {
+		name, _ := d.nonEmpty(img, "broker image")
+		b = Broker{Kind: BrokerImage, Image: name}
+	}
+	if ff, ok := m.get("faults"); ok {
+		if b.Kind != BrokerEmbedded {
+			d.errorf(ff.node, "broker faults: fault modes are set on the embedded reference broker only")
+		} else {
+			b.Faults, _ = d.strList(ff, "broker faults")
+		}
+	}
+	return b
 }
 
 // CheckBrokerURL accepts the broker addresses the observer, the controller and the fleet can

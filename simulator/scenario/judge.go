@@ -208,6 +208,9 @@ func nearMisses(m Match, w Window, all, win []Observed) string {
 		}
 		return fmt.Sprintf("%d other message(s) on %s in the window %s, e.g. %s%s", len(near)-countMatching(m, near), m.Topic, w.span(), strings.Join(misses, "; "), more)
 	}
+	if len(near) > 0 {
+		return fmt.Sprintf("every message on %s in the window %s matched; there were not enough of them", m.Topic, w.span())
+	}
 	var before *Observed
 	for i := range all {
 		if all[i].Time.Before(w.From) && MatchTopic(m.Topic, all[i].Topic) {
@@ -289,7 +292,7 @@ func judgeOrder(e *Expectation, w Window, msgs []Observed, final bool) Judgement
 		prefix = fmt.Sprintf("the first %d in order (%s)", k, lines(w, seen, 3))
 	}
 	if len(early) > 0 {
-		j.Observed = fmt.Sprintf("%s, but %s came before them: %s", prefix, e.Order[k], lines(w, early, 3))
+		j.Observed = fmt.Sprintf("%s, but %s came too early, before the one it must follow: %s", prefix, e.Order[k], lines(w, early, 3))
 	} else {
 		j.Observed = fmt.Sprintf("%s, then no %s after %s; %s", prefix, e.Order[k], w.off(after), nearMisses(e.Order[k], w, msgs, win))
 	}

@@ -139,7 +139,7 @@ func TestJudgeAbsentAndOrder(t *testing.T) {
 	}
 	order.Order = []Match{m("acs/+/gate/g1/evt/charge"), m("acs/+/gate/g1/evt/passage")}
 	j := Judge(&order, win("0s", "4s"), msgs, nil, true)
-	if j.Verdict != Failed || !strings.Contains(j.Observed, "acs/+/gate/g1/evt/passage came before them") {
+	if j.Verdict != Failed || !strings.Contains(j.Observed, "acs/+/gate/g1/evt/passage came too early") {
 		t.Fatalf("order reversed: %v %s", j.Verdict, j.Observed)
 	}
 	if j := Judge(&order, win("0s", "4s"), msgs, nil, false); j.Verdict != Pending {

@@ -71,14 +71,27 @@ func wait(ctx context.Context, tok mqtt.Token) error {
 // startObserver connects and subscribes at QoS 2, so that QoS 2 messages reach the record at
 // QoS 2 and exactly-once delivery can be judged. With a persistent session the broker keeps the
 // subscription and the messages across a broker restart.
-func startObserver(ctx context.Context, url, clientID, filter string, persistent bool) (*observer, error) {
+// onEvent, when set, hears about connection losses and reconnections (for the timeline).
+func startObserver(ctx context.Context, url, clientID, filter string, persistent bool, onEvent func(string)) (*observer, error) {
 	o := &observer{filter: filter, notify: make(chan struct{}), limit: observerLimit}
 	opts := clientOpts(url, clientID, !persistent)
 	opts.SetDefaultPublishHandler(o.record)
 	// The subscription is made once. Subscribing again after a reconnection would make the
 	// broker replay every retained message into the record; a scenario that restarts the broker
 	// runs the observer on a persistent session instead, which keeps the subscription.
-	opts.SetConnectionLostHandler(func(mqtt.Client, error) { o.lost.Add(1) })
+	if onEvent == nil {
+		onEvent = func(string) {}
+	}
+	opts.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+		o.lost.Add(1)
+		onEvent(fmt.Sprintf("lost its connection (%v); reconnecting", err))
+	})
+	var connected atomic.Bool
+	opts.SetOnConnectHandler(func(mqtt.Client) {
+		if connected.Swap(true) {
+			onEvent("reconnected")
+		}
+	})
 	o.client = mqtt.NewClient(opts)
 	if err := connect(ctx, o.client); err != nil {
 		return nil, fmt.Errorf("observer: connect to %s: %w", url, err)

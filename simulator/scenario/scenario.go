@@ -88,6 +88,10 @@ type Broker struct {
 	Kind  string // BrokerEmbedded, BrokerURL or BrokerImage
 	URL   string // for BrokerURL: mqtt://host:port or tcp://host:port
 	Image string // for BrokerImage: a locally built image started through testcontainers
+	// Faults are fault modes of the embedded reference broker ("no-will", "duplicate-qos2",
+	// optionally "@CLIENTID"): a scenario run against a broker that misbehaves on purpose shows
+	// which defects the scenario catches.
+	Faults []string
 }
 
 // Broker kinds.

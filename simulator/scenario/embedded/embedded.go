@@ -9,18 +9,21 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/gatehouse-iot/gatehouse/broker"
+	"github.com/gatehouse-iot/gatehouse/internal/report"
 	"github.com/gatehouse-iot/gatehouse/broker/session"
 	"github.com/gatehouse-iot/gatehouse/simulator/scenario"
 )
 
 // Broker is a running embedded reference broker.
 type Broker struct {
-	cfg  broker.Config
-	addr string // host:port, fixed at the first start so that a restart comes back on it
+	cfg    broker.Config
+	addr   string   // host:port, fixed at the first start so that a restart comes back on it
+	faults []string // as given, for Describe
 
 	mu       sync.Mutex // protects b and restarts
 	b        *broker.Broker
@@ -33,20 +36,30 @@ var (
 )
 
 // Start starts the reference broker on addr ("127.0.0.1:0" picks a free port) with anonymous
-// access and an in-memory session store that outlives restarts. logger may be nil.
-func Start(ctx context.Context, addr string, logger *slog.Logger) (*Broker, error) {
+// access and an in-memory session store that outlives restarts, and with the named fault modes
+// ("no-will", "duplicate-qos2@gate-01"; see broker.Fault). logger may be nil.
+func Start(ctx context.Context, addr string, logger *slog.Logger, faults ...string) (*Broker, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	var rules []broker.FaultRule
+	for _, f := range faults {
+		r, err := broker.ParseFault(f)
+		if err != nil {
+			return nil, fmt.Errorf("embedded broker: %w", err)
+		}
+		rules = append(rules, r)
+	}
 	e := &Broker{cfg: broker.Config{
 		AllowAnonymous: true,
 		Listeners:      []broker.Listener{{Name: "tcp", Kind: broker.TCP, Addr: addr}},
 		Logger:         logger,
 		Store:          session.NewMemory(),
-	}}
+		Faults:         rules,
+	}, faults: faults}
 	b, err := e.start(ctx, addr)
 	if err != nil {
 		return nil, err
@@ -76,7 +89,12 @@ func (e *Broker) URL() string { return "tcp://" + e.addr }
 func (e *Broker) Addr() string { return e.addr }
 
 // Describe names the broker for reports.
-func (e *Broker) Describe() string { return "gatehouse reference broker (embedded)" }
+func (e *Broker) Describe() string {
+	if len(e.faults) > 0 {
+		return "gatehouse reference broker (embedded, fault modes: " + strings.Join(e.faults, ", ") + ")"
+	}
+	return "gatehouse reference broker (embedded)"
+}
 
 // Broker returns the running broker (a new one after each restart).
 func (e *Broker) Broker() *broker.Broker {
@@ -136,4 +154,24 @@ func (e *Broker) Stop(ctx context.Context) error {
 func isAddrInUse(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "listen"
+}
+
+// RunScenario runs a scenario against a fresh embedded broker with the scenario's own broker
+// fault modes, and stops the broker afterwards. A broker that does not start gives an errored
+// record.
+func RunScenario(ctx context.Context, s *scenario.Scenario, opts scenario.Options) *report.Record {
+	b, err := Start(ctx, "127.0.0.1:0", opts.Logger, s.Broker.Faults...)
+	if err != nil {
+		rec := report.New(s.Name, report.KindScenario, time.Now())
+		rec.SetError(err.Error())
+		rec.Finish(time.Now())
+		return rec
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = b.Stop(sctx)
+	}()
+	opts.Target = b
+	return scenario.Run(ctx, s, opts)
 }

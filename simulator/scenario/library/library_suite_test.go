@@ -1,0 +1,112 @@
+package library_test
+
+import (
+	"context"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"go.uber.org/goleak"
+
+	"github.com/gatehouse-iot/gatehouse/internal/report"
+	"github.com/gatehouse-iot/gatehouse/simulator/scenario"
+	"github.com/gatehouse-iot/gatehouse/simulator/scenario/embedded"
+)
+
+// files is the directory listing the specs are generated from, read before RunSpecs.
+var files []string
+
+func TestLibrary(t *testing.T) {
+	var err error
+	files, err = filepath.Glob("../../../scenarios/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scenario in scenarios/: %v", err)
+	}
+	sort.Strings(files)
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Scenario library")
+	goleak.VerifyNone(t, goleak.IgnoreCurrent())
+}
+
+// parallel bounds how many scenarios run at once: enough to keep the suite short on a small
+// machine, few enough that their timings stay honest (a run that was starved says so with a
+// warning case, which the specs treat as a failure of the environment, not of the scenario).
+const parallel = 2
+
+var (
+	mu      sync.Mutex // protects records and loadErr
+	records = map[string]*report.Record{}
+	loadErr = map[string]error{}
+)
+
+var _ = BeforeSuite(func() {
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for _, f := range files {
+		s, err := scenario.Load(f)
+		if err != nil {
+			loadErr[f] = err
+			continue
+		}
+		s.File = "scenarios/" + filepath.Base(f)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer GinkgoRecover()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			rec := embedded.RunScenario(ctx, s, scenario.Options{Version: "test"})
+			mu.Lock()
+			records[f] = rec
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+})
+
+// failures lists what went wrong in a record, for a readable spec failure.
+func failures(rec *report.Record) string {
+	var b strings.Builder
+	if rec.Message != "" {
+		b.WriteString(rec.Message + "\n")
+	}
+	for _, c := range rec.Cases {
+		if c.Outcome != report.Pass {
+			b.WriteString("  [" + string(c.Outcome) + "] " + c.Name + ": " + c.Message + "\n")
+		}
+	}
+	return b.String()
+}
+
+var _ = Describe("scenarios/", func() {
+	for _, f := range files {
+		It(filepath.Base(f)+" has the outcome it states", func() {
+			Expect(loadErr[f]).NotTo(HaveOccurred())
+			s, _ := scenario.Load(f)
+			mu.Lock()
+			rec := records[f]
+			mu.Unlock()
+			Expect(rec).NotTo(BeNil())
+			Expect(rec.Seed).NotTo(BeNil())
+			Expect(*rec.Seed).To(Equal(s.Seed), "the record must carry the seed that replays it")
+			Expect(rec.Cases).NotTo(BeEmpty())
+			Expect(rec.Outcome).To(Equal(s.Outcome), "scenario %s ended %s, its file states %s:\n%s", s.Name, rec.Outcome, s.Outcome, failures(rec))
+			for _, c := range rec.Cases {
+				Expect(c.Outcome).NotTo(Equal(report.Warn), "%s: %s", c.Name, c.Message)
+			}
+			// Every expectation of the file is judged: one case per expectation at least.
+			n := 0
+			for _, st := range s.Steps {
+				n += len(st.Expect)
+			}
+			Expect(len(rec.Cases)).To(BeNumerically(">=", n))
+		})
+	}
+})
