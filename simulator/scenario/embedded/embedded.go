@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/gatehouse-iot/gatehouse/broker"
-	"github.com/gatehouse-iot/gatehouse/internal/report"
 	"github.com/gatehouse-iot/gatehouse/broker/session"
+	"github.com/gatehouse-iot/gatehouse/internal/report"
 	"github.com/gatehouse-iot/gatehouse/simulator/scenario"
 )
 
