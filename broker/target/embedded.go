@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/gatehouse-iot/gatehouse/broker"
+	"github.com/gatehouse-iot/gatehouse/broker/auth"
+	"github.com/gatehouse-iot/gatehouse/broker/topic"
 )
 
 // embedded is the reference broker running in this process.
@@ -17,6 +19,7 @@ type embedded struct {
 	faults     []broker.FaultRule
 	user, pass string
 	hasCreds   bool
+	endpoints  map[string]string
 
 	stopOnce sync.Once
 	stopErr  error
@@ -27,12 +30,21 @@ func startEmbedded(ctx context.Context, t Target) (Running, error) {
 		AllowAnonymous: true,
 		Faults:         t.Faults,
 	}
-	name := "tcp"
-	if t.Transport == TransportWS {
-		name = "websocket"
-		cfg.Listeners = []broker.Listener{{Name: name, Kind: broker.WebSocket, Addr: "127.0.0.1:0"}}
-	} else {
-		cfg.Listeners = []broker.Listener{{Name: name, Kind: broker.TCP, Addr: "127.0.0.1:0"}}
+	// Both transports listen; Transport says which one URL names.
+	cfg.Listeners = []broker.Listener{
+		{Name: "tcp", Kind: broker.TCP, Addr: "127.0.0.1:0"},
+		{Name: "websocket", Kind: broker.WebSocket, Addr: "127.0.0.1:0"},
+	}
+	if len(t.DeniedTopics) > 0 {
+		denied := topic.New[int]()
+		for i, f := range t.DeniedTopics {
+			denied.Subscribe(i, f, topic.Options{})
+		}
+		cfg.ACL = auth.ACLFunc(func(_ auth.Identity, name string, _ auth.Access) bool {
+			allowed := true
+			denied.Match(name, func(int, string, string, topic.Options) { allowed = false })
+			return allowed
+		})
 	}
 	if t.Configure != nil {
 		t.Configure(&cfg)
@@ -44,16 +56,17 @@ func startEmbedded(ctx context.Context, t Target) (Running, error) {
 	if err := b.Start(ctx); err != nil {
 		return nil, fmt.Errorf("target embedded: %w", err)
 	}
-	a := b.Addr(name)
-	if a == nil {
+	tcp, ws := b.Addr("tcp"), b.Addr("websocket")
+	if tcp == nil || ws == nil {
 		_ = b.Shutdown(ctx)
-		return nil, fmt.Errorf("target embedded: no %s listener after start", name)
+		return nil, fmt.Errorf("target embedded: the configuration lost the tcp or websocket listener")
 	}
-	e := &embedded{b: b, addr: a.String(), faults: cfg.Faults, user: t.Username, pass: t.Password,
-		hasCreds: t.Username != "" || t.Password != ""}
-	e.url = "mqtt://" + e.addr
+	e := &embedded{b: b, faults: cfg.Faults, user: t.Username, pass: t.Password,
+		hasCreds:  t.Username != "" || t.Password != "",
+		endpoints: map[string]string{TransportTCP: "mqtt://" + tcp.String(), TransportWS: "ws://" + ws.String() + "/mqtt"}}
+	e.addr, e.url = tcp.String(), e.endpoints[TransportTCP]
 	if t.Transport == TransportWS {
-		e.url = "ws://" + e.addr + "/mqtt"
+		e.addr, e.url = ws.String(), e.endpoints[TransportWS]
 	}
 	return e, nil
 }
@@ -67,6 +80,15 @@ func (e *embedded) Name() string {
 		names[i] = f.String()
 	}
 	return "embedded reference broker (faults: " + strings.Join(names, ", ") + ")"
+}
+
+// Endpoints returns the URLs of the TCP and WebSocket listeners.
+func (e *embedded) Endpoints() map[string]string {
+	out := make(map[string]string, len(e.endpoints))
+	for k, v := range e.endpoints {
+		out[k] = v
+	}
+	return out
 }
 
 func (e *embedded) Addr() string                        { return e.addr }
@@ -90,4 +112,7 @@ type Reference interface {
 	Broker() *broker.Broker
 }
 
-var _ Reference = (*embedded)(nil)
+var (
+	_ Reference = (*embedded)(nil)
+	_ Endpoints = (*embedded)(nil)
+)

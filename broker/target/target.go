@@ -4,6 +4,7 @@
 //	embedded                          the reference broker, in process, on 127.0.0.1:0
 //	embedded?fault=drop-puback        ... with fault modes on (repeat fault=; NAME@CLIENTID for one client)
 //	embedded?transport=ws             ... reached over WebSocket instead of TCP
+//	embedded?deny=FILTER              ... with access control denying a topic filter to every client
 //	mosquitto                         Debian's mosquitto, started on a free loopback port with a generated config
 //	mosquitto?transport=ws            ... reached over its WebSocket listener
 //	image:NAME                        a container image already present locally, started through testcontainers-go
@@ -26,6 +27,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-iot/gatehouse/broker"
+	"github.com/gatehouse-iot/gatehouse/broker/topic"
 )
 
 // Kind says what sort of broker a target is.
@@ -62,6 +64,9 @@ type Target struct {
 	ReadyLog string
 	// Faults: the fault modes of an embedded broker.
 	Faults []broker.FaultRule
+	// DeniedTopics: topic filters an embedded broker's access control denies to every client
+	// (publish, subscribe and receive), for authorization checks.
+	DeniedTopics []string
 	// Transport: how an embedded broker or mosquitto is reached, TransportTCP (default) or
 	// TransportWS.
 	Transport string
@@ -97,6 +102,12 @@ type Running interface {
 	Stop(ctx context.Context) error
 }
 
+// Endpoints is implemented by running brokers reachable over more than one transport: it maps
+// "tcp" and "ws" to the URLs of those listeners.
+type Endpoints interface {
+	Endpoints() map[string]string
+}
+
 // Lifecycle is implemented by running brokers whose process the caller controls, for fault
 // scenarios: crash it, freeze it, bring it back, cut it from the network.
 type Lifecycle interface {
@@ -113,7 +124,7 @@ type Lifecycle interface {
 }
 
 // Usage lists the target forms, for error messages and --help.
-const Usage = "embedded[?fault=NAME&transport=ws], mosquitto[?transport=ws], image:NAME[?port=1883&log=TEXT], " +
+const Usage = "embedded[?fault=NAME&transport=ws&deny=FILTER], mosquitto[?transport=ws], image:NAME[?port=1883&log=TEXT], " +
 	"mqtt://[user:pass@]host:port, mqtts://host:port, ws://host:port/path, wss://host:port/path"
 
 // Parse reads a target string; see the package documentation for the forms.
@@ -152,8 +163,15 @@ func Parse(s string) (Target, error) {
 				if t.Transport, err = transport(s, vals); err != nil {
 					return Target{}, err
 				}
+			case "deny":
+				for _, v := range vals {
+					if err := topic.ValidateFilter(v); err != nil {
+						return Target{}, fmt.Errorf("target %q: deny: %w", s, err)
+					}
+					t.DeniedTopics = append(t.DeniedTopics, v)
+				}
 			default:
-				return Target{}, fmt.Errorf("target %q: unknown option %q for embedded (fault, transport)", s, key)
+				return Target{}, fmt.Errorf("target %q: unknown option %q for embedded (fault, transport, deny)", s, key)
 			}
 		}
 		return t, nil

@@ -65,6 +65,8 @@ func TestParseErrorsNameTheProblem(t *testing.T) {
 		{"mosquito", `unknown target "mosquito"`},
 		{"embedded?fault=drop-everything", `unknown fault mode "drop-everything"`},
 		{"embedded?colour=red", `unknown option "colour" for embedded`},
+		{"embedded?deny=a/%23/b", "deny"},
+		{"mosquitto?deny=a", `unknown option "deny" for mosquitto`},
 		{"embedded?transport=quic", `transport "quic": want tcp or ws`},
 		{"image:", "image name missing"},
 		{"image:b?port=http", `port "http": want a TCP port number`},
@@ -180,6 +182,63 @@ func TestEmbedded(t *testing.T) {
 				t.Fatal("an embedded target does not give access to the reference broker")
 			}
 		})
+	}
+}
+
+func TestEmbeddedListensOnTCPAndWebSocket(t *testing.T) {
+	r := start(t, "embedded")
+	ep, ok := r.(target.Endpoints)
+	if !ok {
+		t.Fatal("an embedded target does not list its endpoints")
+	}
+	urls := ep.Endpoints()
+	if urls["tcp"] != r.URL() || !strings.HasPrefix(urls["ws"], "ws://127.0.0.1:") {
+		t.Fatalf("Endpoints() = %v (URL %s)", urls, r.URL())
+	}
+	if code := connect(t, wsOnly{r, urls["ws"]}); code != packet.ConnAccepted {
+		t.Fatalf("CONNACK over WebSocket %v", code)
+	}
+}
+
+// wsOnly presents a running broker by its WebSocket URL.
+type wsOnly struct {
+	target.Running
+	url string
+}
+
+func (w wsOnly) URL() string { return w.url }
+
+func TestEmbeddedDeniesTopics(t *testing.T) {
+	r := start(t, "embedded?deny=gatehouse/denied/%23")
+	nc, err := net.DialTimeout("tcp", r.Addr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for _, p := range []packet.Packet{
+		&packet.Connect{ClientID: "deny-test", CleanStart: true},
+		&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "gatehouse/#"}}},
+		&packet.Publish{Topic: "gatehouse/denied/x", Payload: []byte("no")},
+		&packet.Publish{Topic: "gatehouse/allowed", Payload: []byte("yes")},
+	} {
+		if _, err := nc.Write(packet.Build(p, packet.V311)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	rd := packet.NewReader(bufio.NewReader(nc), 0)
+	rd.SetVersion(packet.V311)
+	for {
+		p, err := rd.ReadPacket()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pub, ok := p.(*packet.Publish); ok {
+			if pub.Topic != "gatehouse/allowed" {
+				t.Fatalf("received %q on a denied topic", pub.Topic)
+			}
+			return
+		}
 	}
 }
 
