@@ -9,7 +9,10 @@ import (
 )
 
 func TestBroker(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreTopFunction("github.com/onsi/ginkgo/v2/internal/interrupt_handler.(*InterruptHandler).registerForInterrupts.func2"))
+	defer goleak.VerifyNone(t, ginkgoInterrupts)
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Broker Suite")
 }
+
+// ginkgoInterrupts is Ginkgo's signal watcher, which outlives RunSpecs by design.
+var ginkgoInterrupts = goleak.IgnoreTopFunction("github.com/onsi/ginkgo/v2/internal/interrupt_handler.(*InterruptHandler).registerForInterrupts.func2")

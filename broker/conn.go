@@ -317,6 +317,11 @@ func (c *conn) beginWrite(qos0 bool) bool {
 	c.outMu.Lock()
 	if c.closing || c.broken {
 		c.outMu.Unlock()
+		if qos0 {
+			// The connection is going away: the QoS 0 message goes nowhere (QoS 1/2 stay in flight
+			// in the session and are re-sent on the next connection).
+			c.b.stats.DroppedOffline.Add(1)
+		}
 		return false
 	}
 	if qos0 && c.q0 >= c.b.cfg.MaxQueued {
@@ -380,7 +385,7 @@ func (c *conn) writeLoop() {
 			c.outMu.Lock()
 			c.broken = true
 			c.outMu.Unlock()
-			c.b.log.Debug("write failed", "client", c.clientID, "remote", c.remote, "err", err)
+			c.b.log.Info("write failed; closing connection", "client", c.clientID, "remote", c.remote, "err", err)
 		}
 	}
 }

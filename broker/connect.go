@@ -411,10 +411,7 @@ func (b *Broker) endSession(s *session) {
 	subs := s.subs
 	s.subs = make(map[string]topic.Options)
 	s.stopTimersLocked()
-	for _, d := range s.inflight {
-		_ = d
-		b.stats.Inflight.Add(-1)
-	}
+	b.stats.Inflight.Add(-int64(len(s.byPID)))
 	b.stats.Queued.Add(-int64(len(s.queue)))
 	s.inflight, s.queue, s.byPID = nil, nil, map[uint16]*delivery{}
 	s.mu.Unlock()

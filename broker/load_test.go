@@ -85,7 +85,7 @@ func (c *loadClient) write(p packet.Packet) error {
 // while a monitor subscribes to everything. Nothing may be lost and each publisher's messages must
 // arrive in order, at the neighbour and at the monitor.
 func TestThousandClientsQoS1(t *testing.T) {
-	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs after the broker's shutdown cleanup
+	t.Cleanup(func() { goleak.VerifyNone(t, ginkgoInterrupts) }) // runs after the broker's shutdown cleanup
 	const clients, perClient = 1000, 10
 	b := brokertest.Start(t, brokertest.WithTraceCapacity(1))
 	monitor, err := dialLoad(b.Addr(), "monitor", "load/#")

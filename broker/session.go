@@ -37,6 +37,7 @@ type delivery struct {
 	ids    []uint32 // subscription identifiers (5.0)
 	pid    uint16
 	state  persist.MessageState
+	done   bool // acknowledged; still in session.inflight until the entries before it are done too
 }
 
 // willMsg is a connection's will with its 5.0 delay.
@@ -62,8 +63,8 @@ type session struct {
 	expiry   uint32 // Session Expiry Interval in seconds; 0 = ends with the connection
 	window   int    // outgoing in-flight window of the current connection
 	subs     map[string]topic.Options
-	inflight []*delivery // sent, unacknowledged, in send order
-	byPID    map[uint16]*delivery
+	inflight []*delivery // sent, in send order; acknowledged ones (done) are trimmed from the front
+	byPID    map[uint16]*delivery // the unacknowledged ones; its length is the in-flight count
 	queue    []*delivery // waiting for a free in-flight slot or a connection
 	nextPID  uint16
 	seq      uint64
@@ -170,7 +171,7 @@ func (s *session) pump() {
 		return
 	}
 	now := time.Now()
-	for len(s.queue) > 0 && len(s.inflight) < s.window {
+	for len(s.queue) > 0 && len(s.byPID) < s.window {
 		d := s.queue[0]
 		s.queue[0] = nil
 		s.queue = s.queue[1:]
@@ -226,6 +227,9 @@ func (s *session) resume() {
 	c := s.conn
 	dup := !s.faults.has(FaultNoDup)
 	for _, d := range s.inflight {
+		if d.done {
+			continue
+		}
 		switch d.state {
 		case persist.AwaitAck:
 			c.sendPublish(d.msg, d.qos, d.pid, dup, d.retain, d.ids)
@@ -236,16 +240,20 @@ func (s *session) resume() {
 	s.pump()
 }
 
-// removeInflight drops an acknowledged message. Called with mu held.
+// removeInflight drops an acknowledged message. Acknowledgements mostly come in send order, so
+// the entry is marked done and done entries are trimmed from the front: O(1) per ack instead of
+// shifting the window. Called with mu held.
 func (s *session) removeInflight(d *delivery) {
 	delete(s.byPID, d.pid)
-	for i, x := range s.inflight {
-		if x == d {
-			copy(s.inflight[i:], s.inflight[i+1:])
-			s.inflight[len(s.inflight)-1] = nil
-			s.inflight = s.inflight[:len(s.inflight)-1]
-			break
-		}
+	d.done = true
+	i := 0
+	for i < len(s.inflight) && s.inflight[i].done {
+		s.inflight[i] = nil
+		i++
+	}
+	s.inflight = s.inflight[i:]
+	if len(s.inflight) == 0 {
+		s.inflight = nil
 	}
 	s.b.stats.Inflight.Add(-1)
 	s.persistDelete(d)

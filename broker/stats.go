@@ -15,7 +15,7 @@ type Stats struct {
 	BytesReceived     atomic.Uint64
 	BytesSent         atomic.Uint64
 	DroppedQueueFull  atomic.Uint64 // QoS 0 messages dropped because a client's queue was full
-	DroppedOffline    atomic.Uint64 // QoS 0 messages for a disconnected persistent session
+	DroppedOffline    atomic.Uint64 // QoS 0 messages for a disconnected session or a closing connection
 	DroppedTooLarge   atomic.Uint64 // messages over a client's Maximum Packet Size (MQTT-3.1.2-25)
 	DroppedExpired    atomic.Uint64 // queued messages whose Message Expiry Interval had passed
 	DroppedDenied     atomic.Uint64 // messages refused by the ACL on publish or on delivery

@@ -47,6 +47,7 @@ type options struct {
 	ws       bool
 	logLevel slog.Level
 	traceCap int
+	noTrace  bool
 }
 
 // WithConfig lets the test change the configuration before the broker starts (listeners added
@@ -80,6 +81,10 @@ func WithLogLevel(l slog.Level) Option { return func(o *options) { o.logLevel = 
 // forgotten first).
 func WithTraceCapacity(n int) Option { return func(o *options) { o.traceCap = n } }
 
+// WithoutTrace runs the broker without the recording tracer (benchmarks); Trace then records
+// nothing.
+func WithoutTrace() Option { return func(o *options) { o.noTrace = true } }
+
 // Start starts a broker on 127.0.0.1:0 with anonymous access allowed and a recording tracer, and
 // shuts it down when the test ends. It fails the test if the broker cannot start.
 func Start(t TB, opts ...Option) *Broker {
@@ -102,7 +107,9 @@ func Start(t TB, opts ...Option) *Broker {
 		f(&o.cfg)
 	}
 	rec := NewRecorder(o.traceCap)
-	if user := o.cfg.Tracer; user != nil {
+	if o.noTrace {
+		// Leave the configured tracer (usually none) alone.
+	} else if user := o.cfg.Tracer; user != nil {
 		o.cfg.Tracer = broker.TracerFunc(func(e broker.TraceEvent) {
 			rec.Trace(e)
 			user.Trace(e)
