@@ -16,6 +16,7 @@ package conformance
 import (
 	"context"
 
+	"github.com/gatehouse-iot/gatehouse/broker/target"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 
 	// The checks register themselves with Ginkgo when their packages are loaded.
@@ -24,3 +25,20 @@ import (
 
 // Run runs the selected checks against cfg.Target in this process; see suite.Run.
 func Run(ctx context.Context, cfg suite.Config) (*suite.Result, error) { return suite.Run(ctx, cfg) }
+
+// DeniedFilter is the topic filter an embedded target denies when the suite prepares it, and
+// DeniedTopic the topic the authorization checks publish to.
+const (
+	DeniedFilter = "gatehouse/denied/#"
+	DeniedTopic  = "gatehouse/denied/conformance"
+)
+
+// Prepare completes a target and a configuration for a conformance run: a broker the suite
+// starts itself (embedded) gets an access rule denying DeniedFilter, so that the authorization
+// checks run; for other targets the caller says which topic is denied (--denied-topic), if any.
+func Prepare(t *target.Target, cfg *suite.Config) {
+	if t.Kind == target.Embedded && cfg.DeniedTopic == "" {
+		t.DeniedTopics = append(t.DeniedTopics, DeniedFilter)
+		cfg.DeniedTopic = DeniedTopic
+	}
+}

@@ -130,6 +130,7 @@ func runConform(cmd *cobra.Command, f conformFlags) error {
 		return usageError(errors.New("--timeout and --window must be positive"))
 	}
 
+	conformance.Prepare(&tg, &cfg)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	out := cmd.OutOrStdout()

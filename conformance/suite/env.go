@@ -162,8 +162,15 @@ func newEnv(ctx context.Context, cfg Config) (*Env, error) {
 	if e.Window <= 0 {
 		e.Window = DefaultWindow
 	}
-	if e.WebSocketURL == "" && (strings.HasPrefix(e.URL, "ws://") || strings.HasPrefix(e.URL, "wss://")) {
-		e.WebSocketURL = e.URL
+	if e.WebSocketURL == "" {
+		switch {
+		case strings.HasPrefix(e.URL, "ws://") || strings.HasPrefix(e.URL, "wss://"):
+			e.WebSocketURL = e.URL
+		default:
+			if ep, ok := cfg.Target.(target.Endpoints); ok {
+				e.WebSocketURL = ep.Endpoints()[target.TransportWS]
+			}
+		}
 	}
 	without := map[Feature]bool{}
 	for _, f := range cfg.Without {

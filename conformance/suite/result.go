@@ -149,7 +149,10 @@ func newResult(env *Env, cfg Config, sc types.SuiteConfig, rep types.Report, sta
 		if sr.LeafNodeType != types.NodeTypeIt {
 			continue
 		}
-		r.Checks = append(r.Checks, checkResult(sr))
+		// Specs of other suites linked into the binary have no version label: not checks.
+		if c := checkResult(sr); c.Version != "" {
+			r.Checks = append(r.Checks, c)
+		}
 	}
 	sort.SliceStable(r.Checks, func(i, j int) bool { return r.Checks[i].Name < r.Checks[j].Name })
 	r.Statements = statements(cfg.Versions, r.Checks)

@@ -10,6 +10,8 @@
 package v311
 
 import (
+	"time"
+
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -62,3 +64,6 @@ func closedWithout(c *suite.C, conn *wire.Conn, t packet.Type) {
 func pub(topic, payload string, qos packet.QoS, retain bool) *packet.Publish {
 	return &packet.Publish{Topic: topic, Payload: []byte(payload), QoS: qos, Retain: retain}
 }
+
+// deadline is the read deadline of a raw WebSocket read in a check.
+func deadline(c *suite.C) time.Time { return time.Now().Add(c.Timeout()) }

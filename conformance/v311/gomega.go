@@ -10,4 +10,5 @@ var (
 	BeNumerically  = gomega.BeNumerically
 	HaveLen        = gomega.HaveLen
 	ContainElement = gomega.ContainElement
+	BeEmpty        = gomega.BeEmpty
 )

@@ -140,3 +140,19 @@ func PublishUnder(prefix string) Predicate {
 }
 
 func describePayload(p []byte) string { return payload(p) }
+
+// Or matches packets that satisfy any of the predicates.
+func Or(ps ...Predicate) Predicate {
+	descs := make([]string, len(ps))
+	for i, p := range ps {
+		descs[i] = p.String()
+	}
+	return Where(strings.Join(descs, " or "), func(q packet.Packet) bool {
+		for _, p := range ps {
+			if p.Match(q) {
+				return true
+			}
+		}
+		return false
+	})
+}

@@ -1,0 +1,33 @@
+package v311
+
+import (
+	"fmt"
+
+	"github.com/gatehouse-iot/gatehouse/conformance/spec"
+	"github.com/gatehouse-iot/gatehouse/conformance/suite"
+	"github.com/gatehouse-iot/gatehouse/conformance/wire"
+	"github.com/gatehouse-iot/gatehouse/packet"
+)
+
+var _ = describe("Message ordering", func() {
+	suite.Must("delivers each client's messages on a topic in the order it published them, per QoS",
+		ids(spec.V311_4_6_0_5, spec.V311_4_6_0_6), func(c *suite.C) {
+			topic := c.Topic("evt", "passage")
+			sub := subscriber(c, "sub", 2, topic)
+			p, _ := c.Connect("pub")
+			const n = 8
+			for q := packet.QoS0; q <= 2; q++ {
+				for i := range n {
+					c.PublishMsg(p, topic, fmt.Sprintf("q%d-%d", q, i), q, false)
+				}
+				for i := range n {
+					in := c.AwaitPublish(sub, wire.PublishOn(topic))
+					want := fmt.Sprintf("q%d-%d", q, i)
+					if string(in.Payload) != want {
+						c.Failf("message %d of QoS %d arrived as %q, want %q: the order was not kept", i, q, in.Payload, want)
+					}
+					c.Ack(sub, in)
+				}
+			}
+		})
+})
