@@ -63,9 +63,9 @@ type session struct {
 	expiry   uint32 // Session Expiry Interval in seconds; 0 = ends with the connection
 	window   int    // outgoing in-flight window of the current connection
 	subs     map[string]topic.Options
-	inflight []*delivery // sent, in send order; acknowledged ones (done) are trimmed from the front
+	inflight []*delivery          // sent, in send order; acknowledged ones (done) are trimmed from the front
 	byPID    map[uint16]*delivery // the unacknowledged ones; its length is the in-flight count
-	queue    []*delivery // waiting for a free in-flight slot or a connection
+	queue    []*delivery          // waiting for a free in-flight slot or a connection
 	nextPID  uint16
 	seq      uint64
 	// awaitRel holds packet ids of incoming QoS 2 messages acknowledged with PUBREC, awaiting

@@ -12,7 +12,7 @@ import (
 func TestMemoryKeepsSessionsAndMessagesInOrder(t *testing.T) {
 	m := session.NewMemory()
 	st := session.State{ClientID: "gate-01", Version: packet.V5, ExpiryInterval: 60,
-		Subscriptions: []session.Subscription{{Filter: "acs/+/gate/gate-01/cmd/#", QoS: 1, ID: 7}},
+		Subscriptions:   []session.Subscription{{Filter: "acs/+/gate/gate-01/cmd/#", QoS: 1, ID: 7}},
 		AwaitingRelease: []uint16{4},
 		Will:            &session.Will{Topic: "w", Payload: []byte("gone"), PublishAt: time.Unix(100, 0)}}
 	if err := m.SaveSession(st); err != nil {
