@@ -2,7 +2,10 @@ module github.com/gatehouse-iot/gatehouse/bench
 
 go 1.26.0
 
-require github.com/mochi-mqtt/server/v2 v2.7.9
+require (
+	github.com/mochi-mqtt/server/v2 v2.7.9
+	go.uber.org/goleak v1.3.0
+)
 
 require (
 	github.com/gatehouse-iot/gatehouse v0.0.0

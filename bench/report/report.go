@@ -73,9 +73,9 @@ type Cell struct {
 	Duplicates uint64 `json:"duplicates"`
 	OutOfOrder uint64 `json:"out_of_order"`
 	// Medians of the secondary figures.
-	P50Ms          float64 `json:"p50_ms,omitempty"`
-	ConnectSeconds float64 `json:"connect_seconds,omitempty"`
-	CPUPerMsgUs    float64 `json:"cpu_per_msg_us,omitempty"`
+	P50Ms          float64  `json:"p50_ms,omitempty"`
+	ConnectSeconds float64  `json:"connect_seconds,omitempty"`
+	CPUPerMsgUs    float64  `json:"cpu_per_msg_us,omitempty"`
 	Errors         []string `json:"errors,omitempty"`
 }
 
@@ -246,10 +246,10 @@ type File struct {
 
 // Machine describes where the benchmark ran.
 type Machine struct {
-	CPUs     int    `json:"cpus"`
-	CPUModel string `json:"cpu_model"`
-	Kernel   string `json:"kernel"`
-	Go       string `json:"go"`
+	CPUs     int               `json:"cpus"`
+	CPUModel string            `json:"cpu_model"`
+	Kernel   string            `json:"kernel"`
+	Go       string            `json:"go"`
 	Brokers  map[string]string `json:"brokers"` // broker → version
 }
 

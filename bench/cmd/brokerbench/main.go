@@ -35,7 +35,7 @@ import (
 
 type config struct {
 	root, gatehouseBin, mochiBin, mosquittoBin string
-	brokers, cases, pinnedCases               []string
+	brokers, cases, pinnedCases                []string
 	reps                                       int
 	duration, latencyDuration, warmup, drain   time.Duration
 	publishers, subscribers, window, payload   int
