@@ -177,6 +177,6 @@ func (s *Sim) scheduleReconnect() {
 		d = s.cfg.ReconnectMax
 	}
 	s.attempt++
-	d = d/2 + time.Duration(s.rng.Int64N(int64(d/2)+1))
+	d = d/2 + time.Duration(s.netRng.Int64N(int64(d/2)+1))
 	s.after(d, s.connect)
 }

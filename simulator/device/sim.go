@@ -54,10 +54,16 @@ type Sim struct {
 	stats    Stats
 
 	// Everything below is owned by the loop goroutine.
-	powered     bool
-	seq         uint64
-	boots       int
-	rng         *rand.Rand
+	powered bool
+	seq     uint64
+	boots   int
+	// Separate seeded streams, so that the data a machine draws (cards, plates, fees) does not
+	// depend on how many telemetry ticks or reconnections happened before: with real network
+	// timing those vary from run to run, the machine's sequence of stimuli does not.
+	rng         *rand.Rand             // the machine's data
+	failRng     *rand.Rand             // fail_rate draws
+	telRng      *rand.Rand             // telemetry values and spreading
+	netRng      *rand.Rand             // reconnect jitter
 	timers      map[uint64]clock.Timer // volatile timers, stopped when the power goes
 	faultTimers map[string]clock.Timer // automatic clearing of faults with a Duration
 	nextTimer   uint64
@@ -101,6 +107,9 @@ func New(cfg Config, m Machine, opts ...Option) (*Sim, error) {
 		faultTimers: make(map[string]clock.Timer),
 		faults:      make(map[string]fault.Fault),
 		rng:         rand.New(rand.NewPCG(cfg.Seed, idHash(cfg.ID))),
+		failRng:     rand.New(rand.NewPCG(cfg.Seed, idHash(cfg.ID)^0x6661696c)),
+		telRng:      rand.New(rand.NewPCG(cfg.Seed, idHash(cfg.ID)^0x74656c65)),
+		netRng:      rand.New(rand.NewPCG(cfg.Seed, idHash(cfg.ID)^0x6e657477)),
 		tempC:       21,
 	}
 	for _, o := range opts {
@@ -635,12 +644,12 @@ func (s *Sim) scheduleTelemetry(first bool) {
 	d := s.cfg.Telemetry
 	if first {
 		// Spread a fleet's telemetry over the period instead of a burst every period.
-		d = time.Duration(s.rng.Int64N(int64(d))) + time.Millisecond
+		d = time.Duration(s.telRng.Int64N(int64(d))) + time.Millisecond
 	}
 	s.after(d, func() {
-		s.tempC += s.rng.NormFloat64() * 0.2
+		s.tempC += s.telRng.NormFloat64() * 0.2
 		s.tempC = min(max(s.tempC, -30), 70)
-		supply := 24 + s.rng.NormFloat64()*0.15
+		supply := 24 + s.telRng.NormFloat64()*0.15
 		p, _ := json.Marshal(map[string]any{
 			"temp_c":   round(s.tempC, 2),
 			"supply_v": round(supply, 2),
@@ -702,7 +711,7 @@ func (s *Sim) command(name string, payload []byte, reply chan<- Ack) {
 	}
 	delete(fields, "corr")
 	cmd.Args = fields
-	if s.cfg.FailRate > 0 && s.rng.Float64() < s.cfg.FailRate {
+	if s.cfg.FailRate > 0 && s.failRng.Float64() < s.cfg.FailRate {
 		env.Ack(cmd, Failed, "simulated failure (fail_rate)")
 		return
 	}

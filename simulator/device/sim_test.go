@@ -154,3 +154,38 @@ func contains(s, sub string) bool {
 	}
 	return false
 }
+
+func TestMachineDataDoesNotDependOnTelemetryTiming(t *testing.T) {
+	fees := func(telemetry time.Duration, idle time.Duration) []any {
+		clk := clock.NewFake(epoch)
+		rec := &devicetest.Recorder{}
+		g, err := gate.New(device.Config{ID: "gate-09", Seed: 3, Telemetry: telemetry}, gate.Config{Role: "exit"},
+			device.WithClock(clk), device.WithPublisher(rec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close(context.Background())
+		if err := devicetest.Advance(clk, idle, g); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.Do(context.Background(), "hold_open", []byte(`{"corr":"h"}`)); err != nil {
+			t.Fatal(err)
+		}
+		var out []any
+		for range 4 {
+			_ = g.SetInput(gate.InLoop, true)
+			_ = g.SetInput(gate.InLoop, false)
+			out = append(out, rec.Last("/evt/charge")["amount_cents"])
+		}
+		return out
+	}
+	a, b := fees(-1, 0), fees(time.Second, time.Minute) // 60 telemetry draws before the first passage
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("fees %v without telemetry, %v after a minute of telemetry: the seed's data stream must not depend on it", a, b)
+		}
+	}
+}
