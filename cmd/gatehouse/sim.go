@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,11 +33,11 @@ var defaultFleet = fleet.Spec{Seed: 1, Groups: []fleet.Group{
 
 func newSimCmd() *cobra.Command {
 	var (
-		fleetFile, brokerURL, shard, username, password string
-		statsEvery, startTimeout                        time.Duration
-		seed                                            uint64
-		connectRate                                     float64
-		verbose                                         bool
+		fleetFile, brokerURL, shard, username, password, record string
+		statsEvery, startTimeout                                time.Duration
+		seed                                                    uint64
+		connectRate                                             float64
+		verbose                                                 bool
 	)
 	cmd := &cobra.Command{
 		Use:   "sim",
@@ -56,7 +57,8 @@ The fleet file is YAML:
 
 Without --fleet a small default fleet runs (two gates, four turnstiles, two cameras).
 --shard I/N runs every N-th device starting at the I-th (0-based), so that N processes share one
-fleet (for example the pods of a Kubernetes Indexed Job, I being the completion index).`,
+fleet (for example the pods of a Kubernetes Indexed Job: args ["--shard", "$(JOB_COMPLETION_INDEX)/4"]).
+--record FILE writes the shard's devices and counters as JSON on exit.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec := defaultFleet
@@ -96,7 +98,7 @@ fleet (for example the pods of a Kubernetes Indexed Job, I being the completion 
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runSim(ctx, cmd.OutOrStdout(), log, spec, si, sn, statsEvery, startTimeout)
+			return runSim(ctx, cmd.OutOrStdout(), log, spec, si, sn, statsEvery, startTimeout, record)
 		},
 	}
 	f := cmd.Flags()
@@ -110,10 +112,23 @@ fleet (for example the pods of a Kubernetes Indexed Job, I being the completion 
 	f.DurationVar(&statsEvery, "stats", 10*time.Second, "print the fleet's counters this often (0: never)")
 	f.DurationVar(&startTimeout, "start-timeout", 2*time.Minute, "give up when the fleet is not online within this time")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log fleet events")
+	f.StringVar(&record, "record", "", "write the shard's final counters as JSON to `FILE` on exit (shards' records merge by adding)")
 	return cmd
 }
 
-func runSim(ctx context.Context, out io.Writer, log *slog.Logger, spec fleet.Spec, shard, shards int, statsEvery, startTimeout time.Duration) error {
+// simRecord is what --record writes: one shard's run.
+type simRecord struct {
+	Shard    int         `json:"shard"`
+	Shards   int         `json:"shards"`
+	Seed     uint64      `json:"seed"`
+	Broker   string      `json:"broker"`
+	Started  time.Time   `json:"started"`
+	Stopped  time.Time   `json:"stopped"`
+	Devices  []string    `json:"devices"`
+	Counters fleet.Stats `json:"counters"`
+}
+
+func runSim(ctx context.Context, out io.Writer, log *slog.Logger, spec fleet.Spec, shard, shards int, statsEvery, startTimeout time.Duration, record string) error {
 	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	began := time.Now()
@@ -140,10 +155,18 @@ func runSim(ctx context.Context, out io.Writer, log *slog.Logger, spec fleet.Spe
 			stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			err := fl.Stop(stopCtx)
-			printStats(out, fl.Stats())
+			st := fl.Stats()
+			printStats(out, st)
 			fmt.Fprintln(out, "fleet stopped")
 			if err != nil {
 				return fmt.Errorf("sim: stop: %w", err)
+			}
+			if record != "" {
+				b, _ := json.MarshalIndent(simRecord{Shard: shard, Shards: shards, Seed: spec.Seed, Broker: spec.Broker,
+					Started: began.UTC(), Stopped: time.Now().UTC(), Devices: fl.IDs(), Counters: st}, "", "  ")
+				if err := os.WriteFile(record, append(b, '\n'), 0o644); err != nil {
+					return fmt.Errorf("sim: record: %w", err)
+				}
 			}
 			return nil
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -86,7 +87,8 @@ func TestSimRunsAFleetAndStopsCleanlyOnInterrupt(t *testing.T) {
 	pr, pw := io.Pipe()
 	cmd := newRootCmd()
 	// Shard 1/2: every second device, i.e. gate-002 and camera-002.
-	cmd.SetArgs([]string{"sim", "--fleet", p, "--broker", b.URL(), "--shard", "1/2", "--stats", "0"})
+	rec := filepath.Join(t.TempDir(), "record.json")
+	cmd.SetArgs([]string{"sim", "--fleet", p, "--broker", b.URL(), "--shard", "1/2", "--stats", "0", "--record", rec})
 	cmd.SetOut(pw)
 	cmd.SetErr(io.Discard)
 	done := make(chan error, 1)
@@ -141,6 +143,21 @@ func TestSimRunsAFleetAndStopsCleanlyOnInterrupt(t *testing.T) {
 	}
 	if len(rest) == 0 || rest[len(rest)-1] != "fleet stopped" {
 		t.Fatalf("output after the interrupt: %q", rest)
+	}
+	var r struct {
+		Shard, Shards int
+		Devices       []string
+		Counters      struct{ Devices, Connects int }
+	}
+	raw, err := os.ReadFile(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Shard != 1 || r.Shards != 2 || len(r.Devices) != 2 || r.Devices[0] != "gate-002" || r.Counters.Connects != 2 {
+		t.Fatalf("record %s", raw)
 	}
 }
 
