@@ -99,8 +99,8 @@ func (b *Broker) Start(ctx context.Context) error {
 		return errors.New("broker: already started")
 	}
 	b.started = true
+	b.start = time.Now() // under mu: Uptime reads it from other goroutines
 	b.mu.Unlock()
-	b.start = time.Now()
 
 	if b.cfg.Store != nil {
 		if err := b.restore(); err != nil {

@@ -16,8 +16,8 @@ import (
 
 	"github.com/gatehouse-iot/gatehouse/broker"
 	"github.com/gatehouse-iot/gatehouse/broker/auth"
-	"github.com/gatehouse-iot/gatehouse/broker/brokermetrics"
 	"github.com/gatehouse-iot/gatehouse/broker/conffile"
+	metricsendpoint "github.com/gatehouse-iot/gatehouse/broker/metrics"
 	"github.com/gatehouse-iot/gatehouse/broker/session/boltstore"
 )
 
@@ -223,7 +223,7 @@ func runBroker(ctx context.Context, cmd *cobra.Command, f *brokerFlags) error {
 			return fmt.Errorf("--metrics-listen: %w", err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", brokermetrics.Handler(b.Stats()))
+		mux.Handle("/metrics", metricsendpoint.Handler(b))
 		metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = metrics.Serve(ln) }()
 		fmt.Fprintf(out, "metrics http://%s/metrics\n", ln.Addr())
