@@ -71,8 +71,12 @@ const (
 	offline0   = `gatehouse_broker_messages_dropped_total{reason="offline_qos0"}`
 )
 
-func received(q int) string { return `gatehouse_broker_messages_received_total{qos="` + string(rune('0'+q)) + `"}` }
-func sent(q int) string     { return `gatehouse_broker_messages_sent_total{qos="` + string(rune('0'+q)) + `"}` }
+func received(q int) string {
+	return `gatehouse_broker_messages_received_total{qos="` + string(rune('0'+q)) + `"}`
+}
+func sent(q int) string {
+	return `gatehouse_broker_messages_sent_total{qos="` + string(rune('0'+q)) + `"}`
+}
 
 var _ = Describe("The metrics endpoint of a running broker", func() {
 	It("moves with the traffic of real clients", func() {
