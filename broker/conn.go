@@ -49,6 +49,9 @@ type conn struct {
 	remote string
 	small  [smallRead]byte
 	done   chan struct{} // closed when the read loop has cleaned up (session detached)
+	wake   chan bool     // a burst hands control back to the read loop: true = go on
+	// connectBy is when a connection without CONNECT is closed (read-loop owned).
+	connectBy time.Time
 	kicked atomic.Bool   // set by kick: the read loop stops at its next packet
 
 	// Read-loop state, set while handling CONNECT and read by the session while attached (the
@@ -79,43 +82,56 @@ type conn struct {
 }
 
 func newConn(b *Broker, nc net.Conn, l Listener) *conn {
-	return &conn{b: b, nc: nc, lis: l, remote: nc.RemoteAddr().String(), done: make(chan struct{}), recvMax: 65535, problemInfo: true}
+	return &conn{b: b, nc: nc, lis: l, remote: nc.RemoteAddr().String(), done: make(chan struct{}), wake: make(chan bool, 1), recvMax: 65535, problemInfo: true}
 }
 
-// readLoop reads packets until the connection ends, handling each in order. Many packets are
-// decoded per read system call.
+// readLoop is the connection's long-lived goroutine. While the client is idle it waits in Read
+// on the connection's small buffer with a shallow stack; each time data arrives it hands the
+// bytes to a burst goroutine (see burst) and waits for it, so the deep call chains of packet
+// handling never grow the idle goroutine's stack. An idle connection therefore costs one small
+// goroutine stack, the conn struct and its 128-byte buffer.
 func (c *conn) readLoop() {
 	defer c.cleanup()
-	b := c.b
-	buf := c.small[:]
-	pooled := false
-	n, need := 0, 0
-	maxIn := int(b.cfg.MaxPacketSize)
-	connectBy := time.Now().Add(b.cfg.ConnectTimeout)
-	for {
-		if c.kicked.Load() {
+	c.connectBy = time.Now().Add(c.b.cfg.ConnectTimeout)
+	for !c.kicked.Load() {
+		c.setReadDeadline()
+		m, err := c.nc.Read(c.small[:])
+		c.b.goFunc(func() { c.wake <- c.burst(m, err) })
+		if !<-c.wake {
 			return
 		}
-		if need > len(buf) || n == len(buf) {
-			size := max(need, 2*len(buf))
-			nb := getBuf(size)
-			copy(nb, buf[:n])
-			if pooled {
-				putBuf(buf)
-			}
-			buf, pooled = nb, true
+	}
+}
+
+func (c *conn) setReadDeadline() {
+	switch {
+	case !c.connected:
+		_ = c.nc.SetReadDeadline(c.connectBy)
+	case c.keepAlive > 0 && !c.faults.has(FaultNoKeepaliveTimeout):
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive))
+	}
+}
+
+// burst handles the m bytes the read loop got in c.small (and its read error), then keeps reading
+// while data flows: it borrows a pooled buffer for partial packets and for reads that fill the
+// buffer, decodes every complete packet per read system call and handles each in order. It
+// returns true when the connection went idle (nothing partial left, the last read did not fill
+// the buffer) and false when the connection must end.
+func (c *conn) burst(m int, rerr error) bool {
+	b := c.b
+	buf, n := c.small[:], m
+	pooled, need := false, 0
+	defer func() {
+		if pooled {
+			putBuf(buf)
 		}
-		switch {
-		case !c.connected:
-			_ = c.nc.SetReadDeadline(connectBy)
-		case c.keepAlive > 0 && !c.faults.has(FaultNoKeepaliveTimeout):
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive))
-		}
-		m, rerr := c.nc.Read(buf[n:])
-		n += m
+	}()
+	maxIn := int(b.cfg.MaxPacketSize)
+	for {
 		if m > 0 {
 			b.stats.BytesReceived.Add(uint64(m))
 		}
+		full := n == len(buf) // the read filled the buffer: more is probably waiting
 		off := 0
 		need = 0
 		for off < n {
@@ -128,27 +144,34 @@ func (c *conn) readLoop() {
 			}
 			if err != nil {
 				c.decodeError(p, err)
-				return
+				return false
 			}
 			off += used
-			if !c.handle(p) {
-				return
-			}
-			if c.kicked.Load() {
-				return
+			if !c.handle(p) || c.kicked.Load() {
+				return false
 			}
 		}
 		if off > 0 {
 			n = copy(buf, buf[off:n])
 		}
-		if n == 0 && pooled {
-			putBuf(buf)
-			buf, pooled = c.small[:], false
-		}
 		if rerr != nil {
 			c.readError(rerr)
-			return
+			return false
 		}
+		if n == 0 && !full {
+			return true
+		}
+		if !pooled || need > len(buf) || n == len(buf) {
+			nb := getBuf(max(need, pooledBuf, 2*n))
+			copy(nb, buf[:n])
+			if pooled {
+				putBuf(buf)
+			}
+			buf, pooled = nb, true
+		}
+		c.setReadDeadline()
+		m, rerr = c.nc.Read(buf[n:])
+		n += m
 	}
 }
 

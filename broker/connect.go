@@ -9,7 +9,6 @@ import (
 
 	"github.com/gatehouse-iot/gatehouse/broker/auth"
 	persist "github.com/gatehouse-iot/gatehouse/broker/session"
-	"github.com/gatehouse-iot/gatehouse/broker/topic"
 	"github.com/gatehouse-iot/gatehouse/packet"
 )
 
@@ -409,11 +408,11 @@ func (b *Broker) detach(c *conn) {
 func (b *Broker) endSession(s *session) {
 	s.mu.Lock()
 	subs := s.subs
-	s.subs = make(map[string]topic.Options)
+	s.subs = nil
 	s.stopTimersLocked()
 	b.stats.Inflight.Add(-int64(len(s.byPID)))
 	b.stats.Queued.Add(-int64(len(s.queue)))
-	s.inflight, s.queue, s.byPID = nil, nil, map[uint16]*delivery{}
+	s.inflight, s.queue, s.byPID = nil, nil, nil
 	s.mu.Unlock()
 	for f := range subs {
 		if b.subs.Unsubscribe(s, f) {

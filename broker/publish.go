@@ -130,7 +130,7 @@ func (c *conn) onPublish(p *packet.Publish) bool {
 		case 2:
 			if code == packet.Success {
 				s.mu.Lock()
-				s.awaitRel[p.PacketID] = struct{}{}
+				s.setAwaitRel(p.PacketID)
 				s.mu.Unlock()
 			}
 			c.ackPubrec(p.PacketID, code)
@@ -152,7 +152,7 @@ func (c *conn) onPublish(p *packet.Publish) bool {
 		c.ackPuback(p.PacketID, code)
 	case 2:
 		s.mu.Lock()
-		s.awaitRel[p.PacketID] = struct{}{}
+		s.setAwaitRel(p.PacketID)
 		s.persistSave()
 		s.mu.Unlock()
 		c.ackPubrec(p.PacketID, code)

@@ -90,11 +90,16 @@ func newSession(b *Broker, id string) *session {
 	return &session{
 		b:        b,
 		id:       id,
-		subs:     make(map[string]topic.Options),
-		byPID:    make(map[uint16]*delivery),
-		awaitRel: make(map[uint16]struct{}),
 		faults:   b.faults.forClient(id),
 	}
+}
+
+// setAwaitRel records an incoming QoS 2 packet id awaiting PUBREL. Called with mu held.
+func (s *session) setAwaitRel(id uint16) {
+	if s.awaitRel == nil {
+		s.awaitRel = make(map[uint16]struct{})
+	}
+	s.awaitRel[id] = struct{}{}
 }
 
 // persistent reports whether the session's state goes to the Store. Called with mu held.
@@ -200,6 +205,9 @@ func (s *session) pump() {
 		}
 		d.state = persist.AwaitAck
 		s.inflight = append(s.inflight, d)
+		if s.byPID == nil {
+			s.byPID = make(map[uint16]*delivery)
+		}
 		s.byPID[pid] = d
 		s.b.stats.Inflight.Add(1)
 		s.persistPut(d)

@@ -58,6 +58,9 @@ func (c *conn) onSubscribe(p *packet.Subscribe) bool {
 			b.stats.Subscriptions.Add(1)
 		}
 		s.mu.Lock()
+		if s.subs == nil {
+			s.subs = make(map[string]topic.Options)
+		}
 		s.subs[filter] = o
 		s.mu.Unlock()
 		codes[i] = packet.ReasonCode(granted)

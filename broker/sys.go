@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gatehouse-iot/gatehouse/broker/topic"
 	"github.com/gatehouse-iot/gatehouse/packet"
 )
 
@@ -76,10 +77,13 @@ func (b *Broker) restore() error {
 			if !b.subs.Subscribe(s, sub.Filter, o) {
 				b.stats.Subscriptions.Add(1)
 			}
+			if s.subs == nil {
+				s.subs = make(map[string]topic.Options)
+			}
 			s.subs[sub.Filter] = o
 		}
 		for _, id := range st.AwaitingRelease {
-			s.awaitRel[id] = struct{}{}
+			s.setAwaitRel(id)
 		}
 		for _, sm := range msgs {
 			props := sm.Props
@@ -93,6 +97,9 @@ func (b *Broker) restore() error {
 				continue
 			}
 			s.inflight = append(s.inflight, d)
+			if s.byPID == nil {
+				s.byPID = make(map[uint16]*delivery)
+			}
 			s.byPID[d.pid] = d
 			b.stats.Inflight.Add(1)
 		}
