@@ -52,7 +52,7 @@ type conn struct {
 	wake   chan bool     // a burst hands control back to the read loop: true = go on
 	// connectBy is when a connection without CONNECT is closed (read-loop owned).
 	connectBy time.Time
-	kicked atomic.Bool   // set by kick: the read loop stops at its next packet
+	kicked    atomic.Bool // set by kick: the read loop stops at its next packet
 
 	// Read-loop state, set while handling CONNECT and read by the session while attached (the
 	// session's mutex orders the accesses).

@@ -88,9 +88,9 @@ type heldMsg struct {
 
 func newSession(b *Broker, id string) *session {
 	return &session{
-		b:        b,
-		id:       id,
-		faults:   b.faults.forClient(id),
+		b:      b,
+		id:     id,
+		faults: b.faults.forClient(id),
 	}
 }
 
