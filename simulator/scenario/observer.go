@@ -3,6 +3,7 @@ package scenario
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,8 +15,8 @@ import (
 // records every message with its arrival time. Expectations are judged against this record only:
 // what the broker delivered to a subscriber is what a platform would have seen.
 type observer struct {
-	client mqtt.Client
-	filter string
+	client  mqtt.Client
+	filters []string
 
 	mu     sync.Mutex    // protects msgs and notify
 	msgs   []Observed    // in arrival order
@@ -72,8 +73,8 @@ func wait(ctx context.Context, tok mqtt.Token) error {
 // QoS 2 and exactly-once delivery can be judged. With a persistent session the broker keeps the
 // subscription and the messages across a broker restart.
 // onEvent, when set, hears about connection losses and reconnections (for the timeline).
-func startObserver(ctx context.Context, url, clientID, filter string, persistent bool, onEvent func(string)) (*observer, error) {
-	o := &observer{filter: filter, notify: make(chan struct{}), limit: observerLimit}
+func startObserver(ctx context.Context, url, clientID string, filters []string, persistent bool, onEvent func(string)) (*observer, error) {
+	o := &observer{filters: filters, notify: make(chan struct{}), limit: observerLimit}
 	opts := clientOpts(url, clientID, !persistent)
 	opts.SetDefaultPublishHandler(o.record)
 	// The subscription is made once. Subscribing again after a reconnection would make the
@@ -96,9 +97,13 @@ func startObserver(ctx context.Context, url, clientID, filter string, persistent
 	if err := connect(ctx, o.client); err != nil {
 		return nil, fmt.Errorf("observer: connect to %s: %w", url, err)
 	}
-	if err := wait(ctx, o.client.Subscribe(filter, 2, o.record)); err != nil {
+	subs := make(map[string]byte, len(filters))
+	for _, f := range filters {
+		subs[f] = 2
+	}
+	if err := wait(ctx, o.client.SubscribeMultiple(subs, o.record)); err != nil {
 		o.client.Disconnect(0)
-		return nil, fmt.Errorf("observer: subscribe %s: %w", filter, err)
+		return nil, fmt.Errorf("observer: subscribe %s: %w", strings.Join(filters, ", "), err)
 	}
 	return o, nil
 }

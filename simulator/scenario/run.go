@@ -62,8 +62,26 @@ type Progress struct {
 	Actions, Planned int
 }
 
-// observeFilter is what the observer subscribes to: every topic of the device contract.
-const observeFilter = "acs/#"
+// observeFilters are what the observer subscribes to: everything under each topic prefix of the
+// fleet (acs/# for the default prefix acs/{site}).
+func observeFilters(s *Scenario) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, id := range s.order {
+		ref := s.devices[id]
+		g := s.Fleet[ref.Group]
+		prefix := device.ExpandPrefix(g.Prefix, ref.Site)
+		f := prefix + "/#"
+		if g.Prefix == "" {
+			f = "acs/#"
+		}
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	return out
+}
 
 // run is one scenario run in progress.
 type run struct {
@@ -193,7 +211,7 @@ func cmp(s, def string) string {
 func (r *run) execute(ctx context.Context, rec *report.Record) {
 	url := r.target.URL()
 	var err error
-	r.obs, err = startObserver(ctx, url, r.id+"-observer", observeFilter, r.s.RequiresCapability(BrokerRestart),
+	r.obs, err = startObserver(ctx, url, r.id+"-observer", observeFilters(r.s), r.s.RequiresCapability(BrokerRestart),
 		func(text string) { r.event("observer", "%s", text) })
 	if err != nil {
 		rec.SetError(err.Error())
@@ -423,7 +441,7 @@ func (r *run) topicsOf(id string) device.Topics {
 		}
 	}
 	ref := r.s.devices[id]
-	return device.Topics{Prefix: device.ExpandPrefix("", ref.Site), Kind: ref.Kind, ID: id}
+	return device.Topics{Prefix: device.ExpandPrefix(r.s.Fleet[ref.Group].Prefix, ref.Site), Kind: ref.Kind, ID: id}
 }
 
 // resultsFor lists the messages an action must cause (see Done.Results).

@@ -159,3 +159,24 @@ steps:
 		t.Fatalf("against mosquitto: %s\n%+v\nmosquitto: %s", rec.Outcome, rec.Cases, m.Log())
 	}
 }
+
+// Devices with a topic prefix of their own are observed too.
+func TestRunObservesCustomPrefixes(t *testing.T) {
+	b := startBroker(t)
+	s := mustParse(t, `name: prefixes
+fleet:
+  - {kind: gate, id: g1, prefix: "north/{site}/acs"}
+  - {kind: gate, id: g2}
+steps:
+  - at: 200ms
+    do: {every: gate, command: open}
+    expect:
+      - {ack: ok, within: 2s}
+      - {publish: {topic: "north/site-1/acs/gate/g1/state", payload: {position: opening}}, within: 2s}
+      - {publish: {topic: "acs/site-1/gate/g2/state", payload: {position: opening}}, within: 2s}
+`)
+	rec := scenario.Run(context.Background(), s, scenario.Options{Target: b})
+	if rec.Outcome != report.Pass {
+		t.Fatalf("%s: %+v", rec.Outcome, rec.Cases)
+	}
+}
