@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/lexer"
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-iot/gatehouse/simulator/fleet"
+	"github.com/gatehouse-iot/gatehouse/simulator/scenario"
 )
 
 func init() { register(newSimCmd) }
@@ -49,7 +49,7 @@ The fleet file is YAML:
 
   broker: tcp://127.0.0.1:1883   # or --broker
   seed: 42
-  connect_rate: 200              # connections per second at start, 0 = unlimited
+  connect_rate: 200/s            # new connections per second at start (absent: unlimited)
   groups:
     - {kind: gate, count: 2, id: "gate-{n:02}", role: exit, keepalive: 30s, telemetry: 10s}
     - {kind: turnstile, count: 20, pass_window: 5s}
@@ -190,21 +190,16 @@ func parseShard(s string) (int, int, error) {
 	return i, n, nil
 }
 
-// loadFleet decodes a fleet file strictly (unknown fields are errors) and checks it, reporting
-// problems as file:line:column.
+// loadFleet decodes a fleet file with the scenario decoder (strict, the same group keys as a
+// scenario's fleet, problems reported as file:line:column), then checks it with fleet.Validate.
 func loadFleet(path string) (fleet.Spec, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fleet.Spec{}, fmt.Errorf("fleet file: %w", err)
 	}
-	var spec fleet.Spec
-	if err := yaml.UnmarshalWithOptions(data, &spec, yaml.Strict()); err != nil {
-		var ye yaml.Error
-		if errors.As(err, &ye) && ye.GetToken() != nil {
-			p := ye.GetToken().Position
-			return fleet.Spec{}, fmt.Errorf("%s:%d:%d: %s", path, p.Line, p.Column, ye.GetMessage())
-		}
-		return fleet.Spec{}, fmt.Errorf("%s: %s", valuePosition(path, data, err), err.Error())
+	spec, err := scenario.ParseFleet(path, data)
+	if err != nil {
+		return fleet.Spec{}, err
 	}
 	if err := fleet.Validate(spec); err != nil {
 		var se *fleet.SpecError
@@ -214,26 +209,6 @@ func loadFleet(path string) (fleet.Spec, error) {
 		return fleet.Spec{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return spec, nil
-}
-
-// valuePosition places an error that goccy/go-yaml did not attach to a token (a value rejected
-// by its Go type, e.g. time: invalid duration "soon") at the first token holding the quoted
-// value; the file alone when there is none.
-func valuePosition(path string, data []byte, err error) string {
-	msg := err.Error()
-	i := strings.IndexByte(msg, '"')
-	j := strings.LastIndexByte(msg, '"')
-	if i < 0 || j <= i {
-		return path
-	}
-	if v, e := strconv.Unquote(msg[i : j+1]); e == nil {
-		for _, tk := range lexer.Tokenize(string(data)) {
-			if tk.Value == v {
-				return fmt.Sprintf("%s:%d:%d", path, tk.Position.Line, tk.Position.Column)
-			}
-		}
-	}
-	return path
 }
 
 // position finds where a field path ("groups[1].count") is in the file; the field's group or the
