@@ -121,10 +121,12 @@ func (c *conn) burst(m int, rerr error) bool {
 	b := c.b
 	buf, n := c.small[:], m
 	pooled, need := false, 0
+	sc := scratchPool.Get().(*readScratch)
 	defer func() {
 		if pooled {
 			putBuf(buf)
 		}
+		scratchPool.Put(sc)
 	}()
 	maxIn := int(b.cfg.MaxPacketSize)
 	for {
@@ -135,7 +137,7 @@ func (c *conn) burst(m int, rerr error) bool {
 		off := 0
 		need = 0
 		for off < n {
-			p, used, err := packet.Decode(buf[off:n], c.readVersion(), maxIn)
+			p, used, err := c.decode(sc, buf[off:n], c.readVersion(), maxIn)
 			if errors.Is(err, packet.ErrIncomplete) {
 				if h, hl, herr := packet.ReadFixedHeader(buf[off:n]); herr == nil {
 					need = hl + h.Remaining
@@ -195,6 +197,8 @@ func (c *conn) setVersion(v packet.Version) {
 func (c *conn) readError(err error) {
 	var ne net.Error
 	switch {
+	case c.kicked.Load():
+		// Taken over or shut down: kick already sent what had to be sent.
 	case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded):
 		if !c.connected {
 			c.b.log.Info("connection closed: no CONNECT in time", "remote", c.remote, "connect_timeout", c.b.cfg.ConnectTimeout)
@@ -207,7 +211,6 @@ func (c *conn) readError(err error) {
 		}
 		c.b.log.Info("keepalive expired; closing connection", "client", c.clientID, "remote", c.remote, "rule", rule, "timeout", c.keepAlive)
 		c.finishWith(c.disconnectPacket(packet.KeepAliveTimeout, "keep alive timeout"))
-	case c.kicked.Load():
 	default:
 		c.b.log.Debug("connection lost", "client", c.clientID, "remote", c.remote, "err", err)
 	}

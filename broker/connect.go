@@ -144,10 +144,7 @@ func (c *conn) onConnect(cp *packet.Connect) bool {
 			// MQTT-3.2.2-? (5.0 §3.2.2.3.5): will retain with Retain Available 0.
 			return refuse(packet.RetainNotSupported, "§3.2.2.3.5", "retained messages are not available")
 		}
-		c.will = &willMsg{
-			msg:   newMessage(w.Topic, w.Payload, w.QoS, w.Retain, &w.Props, clientID, time.Now()),
-			delay: w.Props.WillDelay,
-		}
+		c.will = newWill(newMessage(w.Topic, w.Payload, w.QoS, w.Retain, &w.Props, clientID, time.Now()), &w.Props)
 	}
 
 	// Keepalive: the server may impose its own (5.0 Server Keep Alive, MQTT-3.2.2-21).
@@ -372,7 +369,7 @@ func (b *Broker) detach(c *conn) {
 			delete(b.sessions, s.id)
 		}
 	}
-	var publishNow *message
+	var publishNow *willMsg
 	if w != nil {
 		delay := w.delay
 		if delay > s.expiry {
@@ -380,8 +377,9 @@ func (b *Broker) detach(c *conn) {
 			delay = s.expiry
 		}
 		if delay == 0 || end || c.sessVersion != packet.V5 {
-			publishNow = w.msg
+			publishNow = w
 		} else if !b.closing {
+			w.due = time.Now().Add(time.Duration(delay) * time.Second)
 			s.pendingWill = w
 			s.willTimer = b.afterFunc(time.Duration(delay)*time.Second, func() { b.delayedWill(s, w) })
 		}
@@ -436,7 +434,7 @@ func (b *Broker) delayedWill(s *session, w *willMsg) {
 	s.willTimer = nil
 	s.persistSave()
 	s.mu.Unlock()
-	b.publishWill(w.msg)
+	b.publishWill(w)
 }
 
 func (b *Broker) expireSession(s *session) {
@@ -459,12 +457,28 @@ func (b *Broker) expireSession(s *session) {
 	b.log.Info("session expired", "client", s.id)
 	b.endSession(s)
 	if w != nil {
-		b.publishWill(w.msg)
+		b.publishWill(w)
 	}
 }
 
-// publishWill publishes a will message like a PUBLISH from its client.
-func (b *Broker) publishWill(m *message) {
+// newWill keeps a will with its delay and message expiry interval (props are the will properties).
+func newWill(m *message, props *packet.Properties) *willMsg {
+	w := &willMsg{msg: m, delay: props.WillDelay}
+	if props.Present.Has(packet.PropMessageExpiry) || props.MessageExpiry != 0 {
+		w.expiry, w.hasExpiry = props.MessageExpiry, true
+	}
+	return w
+}
+
+// publishWill publishes a will message like a PUBLISH from its client; its Message Expiry
+// Interval starts now, when it is published.
+func (b *Broker) publishWill(w *willMsg) {
+	m := w.msg
+	if w.hasExpiry {
+		cp := *m
+		cp.expiry = time.Now().Add(time.Duration(w.expiry) * time.Second)
+		m = &cp
+	}
 	b.stats.WillsPublished.Add(1)
 	if m.retain {
 		b.storeRetained(m, 0)

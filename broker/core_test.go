@@ -271,6 +271,25 @@ var _ = Describe("Wills", func() {
 		Expect(time.Since(lost)).To(BeNumerically(">=", 900*time.Millisecond), "will published before its delay")
 	})
 
+	It("forwards will properties and starts the will's message expiry when it is published", Label("MQTT-3.1.3-9", "MQTT-3.3.2-6"), func() {
+		b := start()
+		obs := connectWire(b, packet.V5, "obs")
+		obs.subscribe(1, "w/#", 1)
+		dev := connectWire(b, packet.V5, "g1", func(c *packet.Connect) {
+			c.CleanStart = false
+			c.Props.SessionExpiry = 60
+			c.Will = &packet.Will{Topic: "w/g1", Payload: []byte(`{"online":false}`), QoS: 1, Props: packet.Properties{
+				WillDelay: 1, MessageExpiry: 2, ContentType: "application/json",
+				User: []packet.UserProperty{{Key: "fw", Value: "1.4.2"}},
+			}}
+		})
+		dev.close()
+		got := obs.receive()
+		Expect(got.Props.ContentType).To(Equal("application/json"))
+		Expect(got.Props.User).To(Equal([]packet.UserProperty{{Key: "fw", Value: "1.4.2"}}))
+		Expect(got.Props.MessageExpiry).To(BeEquivalentTo(2), "expiry counted from CONNECT instead of publication")
+	})
+
 	It("publishes a retained will as retained", Label("MQTT-3.1.2-17"), func() {
 		b := start()
 		dev := connectWire(b, packet.V311, "g1", func(c *packet.Connect) {

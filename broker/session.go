@@ -42,8 +42,11 @@ type delivery struct {
 
 // willMsg is a connection's will with its 5.0 delay.
 type willMsg struct {
-	msg   *message
-	delay uint32 // seconds
+	msg       *message
+	delay     uint32 // Will Delay Interval, seconds
+	expiry    uint32 // Message Expiry Interval of the will, from its publication
+	hasExpiry bool
+	due       time.Time // when a delayed will is published
 }
 
 // session is the live state of one MQTT session, held by the broker for as long as the session
@@ -357,9 +360,14 @@ func (s *session) state() persist.State {
 		st.DisconnectedAt = time.Now()
 	}
 	if w := s.pendingWill; w != nil {
+		props := w.msg.props
+		if w.hasExpiry {
+			props.MessageExpiry = w.expiry
+			props.Present.Add(packet.PropMessageExpiry)
+		}
 		st.Will = &persist.Will{
 			Topic: w.msg.topic, Payload: w.msg.payload, QoS: byte(w.msg.qos), Retain: w.msg.retain,
-			Props: w.msg.props, PublishAt: time.Now().Add(time.Duration(w.delay) * time.Second),
+			Props: props, PublishAt: w.due,
 		}
 	}
 	return st

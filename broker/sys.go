@@ -105,7 +105,8 @@ func (b *Broker) restore() error {
 		}
 		if w := st.Will; w != nil {
 			props := w.Props
-			pw := &willMsg{msg: newMessage(w.Topic, w.Payload, packet.QoS(w.QoS), w.Retain, &props, st.ClientID, now)}
+			pw := newWill(newMessage(w.Topic, w.Payload, packet.QoS(w.QoS), w.Retain, &props, st.ClientID, now), &props)
+			pw.due = w.PublishAt
 			s.pendingWill = pw
 			delay := max(time.Until(w.PublishAt), 0)
 			s.willTimer = b.afterFunc(delay, func() { b.delayedWill(s, pw) })
