@@ -43,6 +43,7 @@ type config struct {
 	latencyRate                                float64
 	jsonOut, markdown                          string
 	command                                    string
+	addr                                       string
 }
 
 func main() {
@@ -55,7 +56,7 @@ func main() {
 	flag.StringVar(&c.mosquittoBin, "mosquitto", "/usr/sbin/mosquitto", "mosquitto `BINARY`")
 	flag.StringVar(&brokersFlag, "brokers", "gatehouse,mosquitto,mochi", "brokers to compare, comma-separated")
 	flag.StringVar(&casesFlag, "cases", "fan-in q0,fan-in q1,fan-in q2,fan-out q0,idle,latency q1", "workloads with the broker sharing both cores, comma-separated")
-	flag.StringVar(&pinnedFlag, "pinned-cases", "fan-in q0,fan-in q1,fan-in q2,fan-out q0", "workloads repeated with the broker pinned to core 0 (empty: none)")
+	flag.StringVar(&pinnedFlag, "pinned-cases", "fan-in q0,fan-in q1,fan-in q2,fan-out q0,latency q1", "workloads repeated with the broker pinned to core 0 (empty: none)")
 	flag.IntVar(&c.reps, "reps", 3, "repetitions of every workload against every broker")
 	flag.DurationVar(&c.duration, "duration", 2*time.Second, "publishing time of each throughput run")
 	flag.DurationVar(&c.drain, "drain", 3*time.Second, "how long subscribers may receive nothing before missing messages count as lost")
@@ -70,9 +71,13 @@ func main() {
 	flag.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured start of the latency workload")
 	flag.StringVar(&c.jsonOut, "json", "bench/results/broker-bench.json", "results JSON `FILE` (relative to -root)")
 	flag.StringVar(&c.markdown, "markdown", "BENCHMARKS.md", "markdown `FILE` whose results section is replaced (relative to -root; empty: none)")
+	flag.StringVar(&c.addr, "addr", "", "run the workloads against the broker already listening at `HOST:PORT` (e.g. under strace) instead of starting brokers; no memory or CPU figures")
 	flag.BoolVar(&quick, "quick", false, "a small run for a smoke test: 1 repetition, short runs, few connections, no markdown")
 	flag.Parse()
 	c.brokers = split(brokersFlag)
+	if c.addr != "" {
+		c.brokers, pinnedFlag, c.markdown = []string{"external"}, "", ""
+	}
 	c.cases = split(casesFlag)
 	c.pinnedCases = split(pinnedFlag)
 	if quick {
@@ -116,13 +121,13 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if c.gatehouseBin == "" {
+	if c.gatehouseBin == "" && c.addr == "" {
 		c.gatehouseBin = filepath.Join(tmp, "gatehouse")
 		if err := goBuild(ctx, c.root, c.gatehouseBin, "./cmd/gatehouse"); err != nil {
 			return err
 		}
 	}
-	if c.mochiBin == "" {
+	if c.mochiBin == "" && c.addr == "" {
 		c.mochiBin = filepath.Join(tmp, "mochibroker")
 		if err := goBuild(ctx, ".", c.mochiBin, "./cmd/mochibroker"); err != nil {
 			return err
@@ -238,6 +243,9 @@ func sources(runNo int) []net.IP {
 func runOne(ctx context.Context, c config, cs, mode, broker, cpus string, rep, runNo int) report.Run {
 	r := report.Run{Case: cs, Mode: mode, Broker: broker, Rep: rep}
 	bc, _ := parseCase(cs)
+	if broker == "external" {
+		return runAgainst(ctx, c, r, bc, external{addr: c.addr}, runNo)
+	}
 	spec := brokers.Spec{Kind: brokers.Kind(broker), CPUs: cpus, Inflight: c.inflight}
 	switch spec.Kind {
 	case brokers.Gatehouse:
@@ -252,6 +260,34 @@ func runOne(ctx context.Context, c config, cs, mode, broker, cpus string, rep, r
 		r.Error = err.Error()
 		return r
 	}
+	return runAgainst(ctx, c, r, bc, process{p}, runNo)
+}
+
+// target is a running broker: a process started here, or one found at -addr.
+type target interface {
+	Address() string
+	RSS() (int64, error)
+	CPUTime() (user, sys time.Duration, err error)
+	Stop() error
+}
+
+type external struct{ addr string }
+
+func (e external) Address() string { return e.addr }
+func (e external) RSS() (int64, error) {
+	return 0, errors.New("the memory of a broker given with -addr is not measured")
+}
+func (e external) CPUTime() (user, sys time.Duration, err error) {
+	return 0, 0, errors.New("not measured")
+}
+func (e external) Stop() error { return nil }
+
+type process struct{ *brokers.Process }
+
+func (p process) Address() string { return p.Addr }
+
+func runAgainst(ctx context.Context, c config, r report.Run, bc benchCase, p target, runNo int) report.Run {
+	var err error
 	u0, s0, _ := p.CPUTime()
 	src := sources(runNo)
 	var res loadgen.Result
@@ -260,15 +296,15 @@ func runOne(ctx context.Context, c config, cs, mode, broker, cpus string, rep, r
 		o := loadgen.Options{QoS: bc.qos, Publishers: c.publishers, Subscribers: c.subscribers, Window: c.window,
 			Duration: c.duration, Payload: c.payload, Drain: c.drain, Sources: src}
 		if bc.kind == "fan-in" {
-			res, err = loadgen.FanIn(ctx, p.Addr, o)
+			res, err = loadgen.FanIn(ctx, p.Address(), o)
 		} else {
-			res, err = loadgen.FanOut(ctx, p.Addr, o)
+			res, err = loadgen.FanOut(ctx, p.Address(), o)
 		}
 	case "latency":
-		res, err = loadgen.Latency(ctx, p.Addr, loadgen.LatencyOptions{Rate: c.latencyRate, QoS: bc.qos,
+		res, err = loadgen.Latency(ctx, p.Address(), loadgen.LatencyOptions{Rate: c.latencyRate, QoS: bc.qos,
 			Warmup: c.warmup, Duration: c.latencyDuration, Payload: c.payload, Drain: c.drain, Sources: src})
 	case "idle":
-		res, err = loadgen.Idle(ctx, p.Addr, loadgen.IdleOptions{Connections: c.idle, KeepAlive: 300,
+		res, err = loadgen.Idle(ctx, p.Address(), loadgen.IdleOptions{Connections: c.idle, KeepAlive: 300,
 			Settle: time.Second, Sources: src, RSS: p.RSS})
 	}
 	u1, s1, cerr := p.CPUTime()
