@@ -57,7 +57,7 @@ func login(user, pass string) func(*packet.Connect) {
 
 var _ = Describe("Authentication and ACL", func() {
 	for _, v := range versions {
-		It("refuses a wrong password with CONNACK 0x04 / 0x86 in MQTT "+v.String(), Label("MQTT-3.2.2-?"), func() {
+		It("refuses a wrong password with CONNACK 0x04 / 0x86 in MQTT "+v.String(), Label("§3.2.2.3"), func() {
 			b := secured()
 			w := dialWire(b, v)
 			ack := w.connect("gate-01", login("gate-01", "wrong"))
@@ -81,7 +81,7 @@ var _ = Describe("Authentication and ACL", func() {
 		Expect(w.connect("x", login("u", "p")).Code).To(Equal(packet.ConnRefusedNotAuthorized))
 	})
 
-	It("answers a denied SUBSCRIBE with 0x80 in 3.1.1 and 0x87 in 5.0", Label("MQTT-3.9.3-?"), func() {
+	It("answers a denied SUBSCRIBE with 0x80 in 3.1.1 and 0x87 in 5.0", Label("MQTT-3.3.5-2", "§3.9.3"), func() {
 		b := secured()
 		w := connectWire(b, packet.V311, "gate-01", login("gate-01", "s3cret"))
 		w.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{

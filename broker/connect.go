@@ -61,8 +61,8 @@ func (c *conn) handle(p packet.Packet) bool {
 		return c.violation(packet.ProtocolError, "MQTT-3.1.0-2", "second CONNECT on one connection")
 	case *packet.Auth:
 		// Enhanced authentication is not offered (no Authentication Method accepted at CONNECT),
-		// so an AUTH packet is a protocol error (MQTT-3.15.0-? §4.12).
-		return c.violation(packet.ProtocolError, "§4.12", "AUTH without an authentication method")
+		// so a client must send no AUTH (MQTT-4.12.0-7): it is a protocol error.
+		return c.violation(packet.ProtocolError, "MQTT-4.12.0-7", "AUTH without an authentication method")
 	default:
 		return c.violation(packet.ProtocolError, "§2.1.2", p.Type().String()+" is sent by a server, not a client")
 	}
@@ -117,7 +117,7 @@ func (c *conn) onConnect(cp *packet.Connect) bool {
 		assigned = v == packet.V5
 	}
 	if v == packet.V5 && cp.Props.AuthMethod != "" {
-		return refuse(packet.BadAuthenticationMethod, "§4.12", "enhanced authentication is not supported")
+		return refuse(packet.BadAuthenticationMethod, "MQTT-4.12.0-1", "enhanced authentication is not supported")
 	}
 
 	c.clientID = clientID
@@ -141,8 +141,8 @@ func (c *conn) onConnect(cp *packet.Connect) bool {
 			return refuse(packet.NotAuthorized, "§3.1.2.5", "will topic not authorised")
 		}
 		if w.Retain && b.cfg.RetainUnavailable && v == packet.V5 {
-			// MQTT-3.2.2-? (5.0 §3.2.2.3.5): will retain with Retain Available 0.
-			return refuse(packet.RetainNotSupported, "§3.2.2.3.5", "retained messages are not available")
+			// MQTT-3.2.2-13: will retain when we offer no retained messages: CONNACK 0x9A.
+			return refuse(packet.RetainNotSupported, "MQTT-3.2.2-13", "retained messages are not available")
 		}
 		c.will = newWill(newMessage(w.Topic, w.Payload, w.QoS, w.Retain, &w.Props, clientID, time.Now()), &w.Props)
 	}
@@ -277,7 +277,8 @@ func (b *Broker) attach(c *conn, cleanStart bool, expiry uint32, ack *packet.Con
 			s.mu.Unlock()
 			if old != nil {
 				b.mu.Unlock()
-				// MQTT-3.1.4-3: the existing connection is closed, 5.0 with DISCONNECT 0x8E.
+				// MQTT-3.1.4-2 (3.1.1), MQTT-3.1.4-3 (5.0): the existing connection is closed, 5.0 with
+				// DISCONNECT 0x8E.
 				b.stats.ClientsTakenOver.Add(1)
 				b.log.Info("client taken over", "client", id, "old_remote", old.remote, "new_remote", c.remote)
 				old.kick(packet.SessionTakenOver)
@@ -508,8 +509,8 @@ func (c *conn) onDisconnect(p *packet.Disconnect) bool {
 			s.mu.Lock()
 			if s.expiry == 0 && p.Props.SessionExpiry != 0 {
 				s.mu.Unlock()
-				// MQTT-3.14.2-2: a session that expired on close cannot be given an expiry now.
-				return c.violation(packet.ProtocolError, "MQTT-3.14.2-2", "session expiry set on DISCONNECT after 0 at CONNECT")
+				// §3.14.2.2.2: a session that expired on close cannot be given an expiry now.
+				return c.violation(packet.ProtocolError, "§3.14.2.2.2", "session expiry set on DISCONNECT after 0 at CONNECT")
 			}
 			s.expiry = p.Props.SessionExpiry
 			s.mu.Unlock()

@@ -133,7 +133,7 @@ var _ = Describe("QoS", func() {
 		}
 	})
 
-	It("never has more QoS 1 messages in flight to a 5.0 client than its Receive Maximum", Label("MQTT-3.3.4-7"), func() {
+	It("never has more QoS 1 messages in flight to a 5.0 client than its Receive Maximum", Label("MQTT-3.3.4-9"), func() {
 		b := start()
 		sub := connectWire(b, packet.V5, "sub", func(c *packet.Connect) { c.Props.ReceiveMaximum = 2 })
 		sub.subscribe(1, "rm", 1)
@@ -239,7 +239,7 @@ var _ = Describe("Wills", func() {
 		})
 	}
 
-	It("publishes the will on DISCONNECT 0x04 (with will message) in 5.0", Label("MQTT-3.14.2-?", "MQTT-3.1.2-10"), func() {
+	It("publishes the will on DISCONNECT 0x04 (with will message) in 5.0", Label("MQTT-3.1.2-8", "MQTT-3.1.2-10"), func() {
 		b := start()
 		obs := connectWire(b, packet.V5, "obs")
 		obs.subscribe(1, "w/#", 1)

@@ -13,20 +13,20 @@ import (
 // Every fault mode, what it breaks and the statement it violates:
 //
 //	name                        effect                                                              breaks
-//	drop-puback                 never send PUBACK for a QoS 1 PUBLISH from the client               MQTT-4.3.2-2
-//	drop-pubrec                 never send PUBREC for a QoS 2 PUBLISH from the client               MQTT-4.3.3-2
-//	drop-pubcomp                never send PUBCOMP for a PUBREL from the client                     MQTT-4.3.3-2
+//	drop-puback                 never send PUBACK for a QoS 1 PUBLISH from the client               MQTT-4.3.2-2 (3.1.1)
+//	drop-pubrec                 never send PUBREC for a QoS 2 PUBLISH from the client               MQTT-4.3.3-2 (3.1.1), MQTT-4.3.3-8 (5.0)
+//	drop-pubcomp                never send PUBCOMP for a PUBREL from the client                     MQTT-4.3.3-2 (3.1.1)
 //	no-retain                   retained messages are neither stored nor delivered                  MQTT-3.3.1-5
 //	no-will                     wills are never published                                           MQTT-3.1.2-8
 //	no-dup                      redeliveries of QoS 1/2 messages carry DUP=0                        MQTT-3.3.1-1, MQTT-4.4.0-1
 //	no-keepalive-timeout        idle clients are never closed                                       MQTT-3.1.2-24 (3.1.1), MQTT-3.1.2-22 (5.0)
-//	qos-downgrade               every message is delivered at QoS 0                                 MQTT-3.8.4-6 (3.1.1), MQTT-4.3 (5.0)
+//	qos-downgrade               every message is delivered at QoS 0                                 MQTT-3.8.4-6 (3.1.1), §4.3 (5.0)
 //	slow-connack                CONNACK is delayed by Config.SlowConnackDelay                       (timing; no statement)
 //	no-session-present          CONNACK always says session present 0                               MQTT-3.2.2-2 (3.1.1), MQTT-3.2.2-3 (5.0)
-//	wrong-suback-qos            SUBACK grants QoS requested+1 (2 becomes 0)                         MQTT-3.9.3-2 (3.1.1), §3.9.3 (5.0)
+//	wrong-suback-qos            SUBACK grants QoS requested+1 (2 becomes 0)                         §3.8.4 (granted above requested)
 //	drop-retained-on-subscribe  retained messages are stored but not sent on SUBSCRIBE              MQTT-3.3.1-6 (3.1.1), MQTT-3.3.1-9 (5.0)
-//	no-message-order            messages to a client are delivered in swapped pairs                 MQTT-4.6.0-5
-//	duplicate-qos2              every QoS 2 message is delivered twice, as two distinct messages    MQTT-4.3.3 (exactly once)
+//	no-message-order            messages to a client are delivered in swapped pairs                 MQTT-4.6.0-5 (3.1.1), MQTT-4.6.0-6 (5.0)
+//	duplicate-qos2              every QoS 2 message is delivered twice, as two distinct messages    §4.3.3 (exactly once)
 //	accept-wildcard-publish     a PUBLISH whose topic holds + or # is accepted and routed           MQTT-3.3.2-2
 //
 // A fault applies to the whole broker (FaultRule.ClientID empty) or to the connections of one client

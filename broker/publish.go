@@ -96,8 +96,8 @@ func (c *conn) onPublish(p *packet.Publish) bool {
 		return c.violation(packet.ProtocolError, "MQTT-3.3.2-1", "empty topic name without a topic alias")
 	}
 	if p.Retain && b.cfg.RetainUnavailable {
-		// 5.0 MQTT-3.3.1-? (§3.2.2.3.5): RETAIN=1 when Retain Available is 0 → DISCONNECT 0x9A.
-		return c.violation(packet.RetainNotSupported, "§3.2.2.3.5", "retained messages are not available")
+		// MQTT-3.2.2-14: RETAIN=1 after Retain Available 0 → DISCONNECT 0x9A.
+		return c.violation(packet.RetainNotSupported, "MQTT-3.2.2-14", "retained messages are not available")
 	}
 	if p.QoS == 2 {
 		s.mu.Lock()
@@ -105,13 +105,14 @@ func (c *conn) onPublish(p *packet.Publish) bool {
 		n := len(s.awaitRel)
 		s.mu.Unlock()
 		if dup {
-			// Already forwarded (method A, MQTT-4.3.3-?): acknowledge again, do not forward twice.
+			// Already forwarded (method A): acknowledge again, do not forward twice
+			// (MQTT-4.3.3-2 in 3.1.1, MQTT-4.3.3-10 in 5.0).
 			c.ackPubrec(p.PacketID, packet.Success)
 			return true
 		}
 		if v == packet.V5 && n >= int(b.cfg.MaxInflight) {
-			// MQTT-3.3.4-9: more unacknowledged QoS 2 messages than our Receive Maximum.
-			return c.violation(packet.ReceiveMaximumExceeded, "MQTT-3.3.4-9", "receive maximum exceeded")
+			// MQTT-3.3.4-7: more unacknowledged QoS 2 messages than our Receive Maximum.
+			return c.violation(packet.ReceiveMaximumExceeded, "MQTT-3.3.4-7", "receive maximum exceeded")
 		}
 	}
 	b.stats.MessagesReceived[min(int(p.QoS), 2)].Add(1)
@@ -138,11 +139,18 @@ func (c *conn) onPublish(p *packet.Publish) bool {
 		return true
 	}
 
-	m := newMessage(name, p.Payload, p.QoS, p.Retain, &p.Props, c.clientID, time.Now())
+	var m *message
 	if p.Retain {
+		// The retained store keeps the message: it needs its own copy.
+		m = newMessage(name, p.Payload, p.QoS, p.Retain, &p.Props, c.clientID, time.Now())
 		b.storeRetained(m, c.faults)
+	} else {
+		m = borrowMessage(name, p, c.clientID, time.Now())
 	}
 	n := b.route(m)
+	if m.borrowed {
+		releaseMessage(m)
+	}
 	code := packet.Success
 	if n == 0 && v == packet.V5 {
 		code = packet.NoMatchingSubscribers
@@ -284,7 +292,7 @@ func sessionOnline(s *session) bool { return s.online.Load() }
 // route delivers m to every matching subscription and returns how many sessions it went to.
 // Overlapping subscriptions of one session yield one delivery at the highest QoS of the matches,
 // carrying every subscription identifier (MQTT-3.3.4-2, MQTT-3.3.4-3); each shared subscription
-// group gets its own delivery (MQTT-4.8.2-?).
+// group gets its own delivery (§4.8.2).
 func (b *Broker) route(m *message) int {
 	sc := routePool.Get().(*routeScratch)
 	b.subs.MatchEligible(m.topic, sessionOnline, func(s *session, filter, share string, o topic.Options) {
@@ -326,7 +334,7 @@ func (b *Broker) route(m *message) int {
 }
 
 // storeRetained keeps (or, with an empty payload, deletes) the retained message of m's topic
-// (MQTT-3.3.1-5, MQTT-3.3.1-10/-11 in 3.1.1; MQTT-3.3.1-5..7 in 5.0).
+// (MQTT-3.3.1-5, MQTT-3.3.1-10, MQTT-3.3.1-11 in 3.1.1; MQTT-3.3.1-5, MQTT-3.3.1-6 in 5.0).
 func (b *Broker) storeRetained(m *message, faults faultBits) {
 	if faults.has(FaultNoRetain) || b.faults.global.has(FaultNoRetain) {
 		return

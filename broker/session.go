@@ -21,6 +21,10 @@ type message struct {
 	props   packet.Properties // forwardable 5.0 properties only
 	expiry  time.Time         // zero = no Message Expiry Interval
 	from    string            // publisher's client id ("" for the broker itself)
+	// borrowed: the message aliases a read buffer and lives only while it is routed; kept is
+	// its owned copy once something keeps it (see keep in borrowed.go).
+	borrowed bool
+	kept     *message
 }
 
 // expired reports whether the message's expiry interval has passed at now.
@@ -124,7 +128,7 @@ func (s *session) deliver(m *message, qos packet.QoS, retain bool, ids []uint32)
 	}
 	if s.faults.has(FaultNoMessageOrder) {
 		if s.held == nil {
-			s.held = &heldMsg{msg: m, qos: qos, retain: retain, ids: ids}
+			s.held = &heldMsg{msg: m.keep(), qos: qos, retain: retain, ids: ids}
 			// A message held alone is released after a short while, so none is lost.
 			s.heldTimer = s.b.afterFunc(100*time.Millisecond, s.releaseHeld)
 			return
@@ -165,7 +169,7 @@ func (s *session) enqueue(m *message, qos packet.QoS, retain bool, ids []uint32)
 		return
 	}
 	s.seq++
-	d := &delivery{msg: m, seq: s.seq, qos: qos, retain: retain, ids: ids}
+	d := &delivery{msg: m.keep(), seq: s.seq, qos: qos, retain: retain, ids: ids}
 	s.queue = append(s.queue, d)
 	s.b.stats.Queued.Add(1)
 	s.persistPut(d)
@@ -298,7 +302,7 @@ func (s *session) onPubrec(p *packet.Pubrec) {
 		return
 	}
 	if s.version == packet.V5 && p.Code.IsError() {
-		// MQTT-4.3.3-? (5.0 §4.3.3): a PUBREC with an error code ends the flow.
+		// MQTT-4.4.0-2: a PUBREC with an error code ends the flow; no PUBREL follows.
 		s.removeInflight(d)
 		s.pump()
 		return

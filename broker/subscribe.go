@@ -68,7 +68,7 @@ func (c *conn) onSubscribe(p *packet.Subscribe) bool {
 			codes[i] = packet.ReasonCode((granted + 1) % 3)
 		}
 		// Retained messages on subscribe (MQTT-3.3.1-6 in 3.1.1; 5.0 Retain Handling, MQTT-3.3.1-9..11),
-		// never for shared subscriptions (MQTT-3.8.4-? §4.8.2).
+		// never for shared subscriptions (§4.8.2).
 		if !shared && (o.RetainHandling == 0 || o.RetainHandling == 1 && !replaced) {
 			retained = append(retained, sendRetained{filter: filter, o: o})
 		}

@@ -54,7 +54,7 @@ var _ = Describe("MQTT 5.0 features", func() {
 		Expect(b.Stats().DroppedExpired.Load()).To(BeEquivalentTo(1))
 	})
 
-	It("delivers a shared subscription's messages to one member of the group each", Label("MQTT-4.8.2-?"), func() {
+	It("delivers a shared subscription's messages to one member of the group each", Label("§4.8.2"), func() {
 		b := start()
 		m1 := connectWire(b, packet.V5, "m1")
 		m1.subscribe(1, "$share/workers/jobs/+", 1)
@@ -87,7 +87,7 @@ var _ = Describe("MQTT 5.0 features", func() {
 		m2.expectSilence(100 * time.Millisecond)
 	})
 
-	It("does not send retained messages for a shared subscription", Label("MQTT-4.8.2-?"), func() {
+	It("does not send retained messages for a shared subscription", Label("§4.8.2"), func() {
 		b := start()
 		p := connectWire(b, packet.V5, "pub")
 		p.publish("jobs/a", 1, true, "kept", 1)

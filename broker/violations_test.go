@@ -80,7 +80,7 @@ var violations = []violation{
 		bytes: build(&packet.Publish{Topic: "t", Props: packet.Properties{TopicAlias: 11}})},
 	{name: "unknown topic alias with an empty topic", rule: "§3.3.4", v: packet.V5, code: packet.ProtocolError,
 		bytes: build(&packet.Publish{Props: packet.Properties{TopicAlias: 3}})},
-	{name: "receive maximum exceeded", rule: "MQTT-3.3.4-9", v: packet.V5, code: packet.ReceiveMaximumExceeded,
+	{name: "receive maximum exceeded", rule: "MQTT-3.3.4-7", v: packet.V5, code: packet.ReceiveMaximumExceeded,
 		cfg: func(c *broker.Config) { c.MaxInflight = 2 },
 		prepare: func(w *wire) {
 			for id := uint16(1); id <= 2; id++ {
@@ -89,7 +89,7 @@ var violations = []violation{
 			}
 		},
 		bytes: build(pub("t", 2, 3))},
-	{name: "packet over the maximum packet size (5.0)", rule: "MQTT-3.2.2-?", v: packet.V5, code: packet.PacketTooLarge, cfg: func(c *broker.Config) { c.MaxPacketSize = 256 },
+	{name: "packet over the maximum packet size (5.0)", rule: "MQTT-3.2.2-15", v: packet.V5, code: packet.PacketTooLarge, cfg: func(c *broker.Config) { c.MaxPacketSize = 256 },
 		bytes: build(&packet.Publish{Topic: "big", Payload: make([]byte, 300)})},
 	{name: "SUBSCRIBE with no filters (5.0)", rule: "MQTT-3.8.3-2", v: packet.V5, code: packet.ProtocolError, bytes: build(&packet.Subscribe{PacketID: 1})},
 	{name: "SUBSCRIBE with retain handling 3", rule: "§3.8.3.1", v: packet.V5, code: packet.ProtocolError,
@@ -106,10 +106,10 @@ var violations = []violation{
 		bytes: build(&packet.Publish{Topic: "t", Props: packet.Properties{SubscriptionIDs: []uint32{4}}})},
 	{name: "payload format 1 with a payload that is not UTF-8", rule: "§3.3.2.3.2", v: packet.V5, code: packet.PayloadFormatInvalid,
 		bytes: build(&packet.Publish{Topic: "t", Payload: []byte{0xff, 0xfe}, Props: packet.Properties{PayloadFormat: 1}})},
-	{name: "retained PUBLISH when retain is not available", rule: "§3.2.2.3.5", v: packet.V5, code: packet.RetainNotSupported,
+	{name: "retained PUBLISH when retain is not available", rule: "MQTT-3.2.2-14", v: packet.V5, code: packet.RetainNotSupported,
 		cfg: func(c *broker.Config) { c.RetainUnavailable = true }, bytes: build(&packet.Publish{Topic: "t", Retain: true, Payload: []byte("x")})},
-	{name: "AUTH without an authentication method", rule: "§4.12", v: packet.V5, code: packet.ProtocolError, bytes: build(&packet.Auth{Code: packet.ContinueAuthentication})},
-	{name: "session expiry set on DISCONNECT after 0", rule: "MQTT-3.14.2-2", v: packet.V5, code: packet.ProtocolError,
+	{name: "AUTH without an authentication method", rule: "MQTT-4.12.0-7", v: packet.V5, code: packet.ProtocolError, bytes: build(&packet.Auth{Code: packet.ContinueAuthentication})},
+	{name: "session expiry set on DISCONNECT after 0", rule: "§3.14.2.2.2", v: packet.V5, code: packet.ProtocolError,
 		bytes: build(&packet.Disconnect{Props: packet.Properties{SessionExpiry: 30}})},
 	{name: "PUBACK with flags 0001 (5.0)", rule: "MQTT-2.1.3-1", v: packet.V5, code: packet.MalformedPacket, bytes: build(&packet.Puback{PacketID: 1}, packet.WithFlags(1))},
 }
@@ -169,7 +169,7 @@ var _ = Describe("Protocol violations", func() {
 		})
 	}
 
-	It("answers PUBREL for an unknown packet id with PUBCOMP 0x92 in 5.0 and stays connected", Label("MQTT-3.7.2-?"), func() {
+	It("answers PUBREL for an unknown packet id with PUBCOMP 0x92 in 5.0 and stays connected", Label("§3.7.2.1"), func() {
 		b := start()
 		w := connectWire(b, packet.V5, "c")
 		w.send(&packet.Pubrel{PacketID: 77})
