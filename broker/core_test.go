@@ -33,6 +33,13 @@ var _ = Describe("CONNECT", func() {
 		})
 	}
 
+	It("refuses a 3.1 client identifier longer than 23 characters with 0x02", Label("MQTT 3.1 §3.1"), func() {
+		b := start()
+		w := dialWire(b, packet.V31)
+		Expect(w.connect("abcdefghijklmnopqrstuvwx").Code).To(Equal(packet.ConnRefusedIdentifierRejected))
+		w.expectClosed()
+	})
+
 	It("assigns a client identifier to an empty one in 5.0", Label("MQTT-3.1.3-6", "MQTT-3.2.2-16"), func() {
 		b := start()
 		w := dialWire(b, packet.V5)

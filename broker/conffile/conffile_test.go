@@ -117,3 +117,22 @@ func TestBadFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestExampleFixture keeps the example in fixtures/broker valid.
+func TestExampleFixture(t *testing.T) {
+	f, doc, err := conffile.Read("../../fixtures/broker/broker.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg broker.Config
+	var st conffile.Settings
+	if err := f.Apply(doc, &cfg, &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Listeners) != 2 || !cfg.AllowAnonymous || cfg.SysInterval != 10*time.Second {
+		t.Errorf("config: %+v", cfg)
+	}
+	if _, err := broker.New(cfg); err != nil {
+		t.Error(err)
+	}
+}
