@@ -468,12 +468,14 @@ func (c *conn) write(p packet.Packet) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	// Recorded before the write: the device may answer before Write returns, and the trace must
+	// show the cause before the effect.
+	c.s.tr.add(Event{Conn: c.n, Kind: ToDevice, Packet: p})
 	_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
 	if _, err := c.nc.Write(b); err != nil {
-		c.s.tr.add(Event{Conn: c.n, Kind: ToDevice, Packet: p, Err: fmt.Errorf("write: %w", err)})
+		c.s.tr.add(Event{Conn: c.n, Kind: Note, Err: err, Text: fmt.Sprintf("the %s above could not be written", p.Type())})
 		return fmt.Errorf("write %s to connection %d: %w", p.Type(), c.n, err)
 	}
-	c.s.tr.add(Event{Conn: c.n, Kind: ToDevice, Packet: p})
 	return nil
 }
 
