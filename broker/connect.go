@@ -312,7 +312,10 @@ func (b *Broker) attach(c *conn, cleanStart bool, expiry uint32, ack *packet.Con
 		b.mu.Unlock()
 
 		if discarded != nil {
-			b.endSession(discarded)
+			// The stored state goes before the new session saves its own under the same id; the
+			// rest of the old session is dismantled once s.mu is released (one session lock at
+			// a time).
+			b.deleteStored(id)
 		}
 		s.stopTimersLocked()
 		if s.pendingWill != nil {
@@ -336,6 +339,12 @@ func (b *Broker) attach(c *conn, cleanStart bool, expiry uint32, ack *packet.Con
 		s.persistSave()
 		s.resume()
 		s.mu.Unlock()
+		if discarded != nil {
+			if w := b.dismantle(discarded); w != nil {
+				// MQTT-3.1.2-8 (5.0): a delayed will goes out when its session ends.
+				b.publishWill(w)
+			}
+		}
 		b.log.Info("client connected", "client", id, "remote", c.remote, "version", c.sessVersion.String(),
 			"clean_start", cleanStart, "session_present", present, "keepalive", c.keepAlive*2/3)
 		return true
@@ -405,9 +414,27 @@ func (b *Broker) detach(c *conn) {
 
 // endSession removes an ended session's subscriptions and stored state.
 func (b *Broker) endSession(s *session) {
+	b.dismantle(s)
+	b.deleteStored(s.id)
+}
+
+// deleteStored removes a session from the Store.
+func (b *Broker) deleteStored(id string) {
+	if st := b.cfg.Store; st != nil {
+		if err := st.DeleteSession(id); err != nil {
+			b.log.Error("session store: delete failed", "client", id, "err", err)
+		}
+	}
+}
+
+// dismantle drops an ended session's subscriptions, messages and timers, and returns its delayed
+// will if one was pending.
+func (b *Broker) dismantle(s *session) *willMsg {
 	s.mu.Lock()
 	subs := s.subs
 	s.subs = nil
+	w := s.pendingWill
+	s.pendingWill = nil
 	s.stopTimersLocked()
 	b.stats.Inflight.Add(-int64(len(s.byPID)))
 	b.stats.Queued.Add(-int64(len(s.queue)))
@@ -418,11 +445,7 @@ func (b *Broker) endSession(s *session) {
 			b.stats.Subscriptions.Add(-1)
 		}
 	}
-	if st := b.cfg.Store; st != nil {
-		if err := st.DeleteSession(s.id); err != nil {
-			b.log.Error("session store: delete failed", "client", s.id, "err", err)
-		}
-	}
+	return w
 }
 
 func (b *Broker) delayedWill(s *session, w *willMsg) {

@@ -297,6 +297,22 @@ var _ = Describe("Wills", func() {
 		Expect(got.Props.MessageExpiry).To(BeEquivalentTo(2), "expiry counted from CONNECT instead of publication")
 	})
 
+	It("publishes a delayed will at once when a clean start ends its session", Label("MQTT-3.1.2-8"), func() {
+		b := start()
+		obs := connectWire(b, packet.V5, "obs")
+		obs.subscribe(1, "w/#", 1)
+		dev := connectWire(b, packet.V5, "g1", func(c *packet.Connect) {
+			c.CleanStart = false
+			c.Props.SessionExpiry = 600
+			c.Will = &packet.Will{Topic: "w/g1", Payload: []byte("gone"), QoS: 1, Props: packet.Properties{WillDelay: 600}}
+		})
+		dev.close()
+		obs.expectSilence(200 * time.Millisecond)
+		fresh := dialWire(b, packet.V5)
+		Expect(fresh.connect("g1").SessionPresent).To(BeFalse()) // clean start: the old session ends
+		Expect(string(obs.receive().Payload)).To(Equal("gone"))
+	})
+
 	It("publishes a retained will as retained", Label("MQTT-3.1.2-17"), func() {
 		b := start()
 		dev := connectWire(b, packet.V311, "g1", func(c *packet.Connect) {
