@@ -53,8 +53,11 @@ type Config struct {
 	// Physical reaches the device's physical side (a bench's relays, a simulated device); nil
 	// leaves the requirements that need it not exercised.
 	Physical Physical
-	// Listening is called with the bound address once the certifier listens.
-	Listening func(addr net.Addr)
+	// Listening is called with the bound address once the certifier listens, before the wait
+	// for the device; it may return the device's physical side (a bench whose simulated
+	// controller must be told where to connect), which then replaces Physical. An error ends the
+	// run before it begins.
+	Listening func(addr net.Addr) (Physical, error)
 	// Progress receives one line per step of the run; nil for none.
 	Progress func(line string)
 	// Version is the Gatehouse version written in the report.
@@ -120,7 +123,13 @@ func Certify(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	defer s.Close()
 	if cfg.Listening != nil {
-		cfg.Listening(s.Addr())
+		p, err := cfg.Listening(s.Addr())
+		if err != nil {
+			return nil, fmt.Errorf("certify: %w", err)
+		}
+		if p != nil {
+			cfg.Physical = p
+		}
 	}
 	rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
