@@ -15,8 +15,8 @@ import (
 
 // connInfo is what the judgements need to know about one connection.
 type connInfo struct {
-	device   bool   // the connection belongs to the device under test
-	refused  bool   // the server refused its CONNECT
+	device   bool // the connection belongs to the device under test
+	refused  bool // the server refused its CONNECT
 	connect  *packet.Connect
 	connack  *packet.Connack
 	silenced int // trace index from which the server answers nothing (refusal, DISCONNECT), -1 if never
@@ -214,7 +214,7 @@ func (r *run) judgeAcks(evs []stage.Event, conns map[int]*connInfo) {
 		qos  packet.QoS
 		done bool
 	}
-	perConn := map[int][]*sent{}     // QoS 1/2 PUBLISHes to the device, in order, per connection
+	perConn := map[int][]*sent{}       // QoS 1/2 PUBLISHes to the device, in order, per connection
 	byID := map[int]map[uint16]*sent{} // the same by identifier
 	closedAt := map[int]time.Time{}
 	lastAt := time.Time{}

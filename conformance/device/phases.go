@@ -343,7 +343,7 @@ func (r *run) phaseSilentServer() {
 		r.skip(ReqSilentServer, "the connection ended for another reason: "+closed.Text)
 	default:
 		d := closed.At.Sub(began)
-		m := report.MeasureDuration("close after the first unanswered PINGREQ", d, report.AtMost(float64((2*k).Milliseconds())))
+		m := report.MeasureDuration("close after the first unanswered PINGREQ", d, report.AtMost(float64((2 * k).Milliseconds())))
 		verdict, text := report.Pass, fmt.Sprintf("the device closed the connection %s after the server stopped answering", ms(d))
 		if d > 2*k {
 			verdict, text = report.Warn, text+fmt.Sprintf(", later than twice its Keep Alive (%s)", 2*k)
