@@ -82,6 +82,10 @@ func (c *conn) onConnect(cp *packet.Connect) bool {
 		ack := &packet.Connack{Code: packet.ConnackCode(v, code)}
 		if v == packet.V5 && reason != "" && !(cp.Props.Present.Has(packet.PropRequestProblemInfo) && cp.Props.RequestProblemInfo == 0) {
 			ack.Props.ReasonString = reason
+			if m := cp.Props.MaximumPacketSize; m > 0 && ack.Size(v) > int(m) {
+				// MQTT-3.2.2-19: no reason string that would exceed the client's Maximum Packet Size.
+				ack.Props.ReasonString = ""
+			}
 		}
 		c.send(ack)
 		c.finish(nil)

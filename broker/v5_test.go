@@ -222,6 +222,22 @@ var _ = Describe("MQTT 5.0 features", func() {
 		Expect(ack2.Props.ReasonString).To(BeEmpty())
 	})
 
+	It("leaves out reason strings that would exceed the client's Maximum Packet Size", Label("MQTT-3.2.2-19", "MQTT-3.14.2-3"), func() {
+		b := start(withConfig(func(c *brokerConfig) { c.AllowAnonymous = false }))
+		w := dialWire(b, packet.V5)
+		ack := w.connect("tiny", func(c *packet.Connect) { c.Props.MaximumPacketSize = 16 })
+		Expect(ack.Code).To(Equal(packet.NotAuthorized))
+		Expect(ack.Props.ReasonString).To(BeEmpty())
+
+		b2 := start()
+		w2 := connectWire(b2, packet.V5, "tiny", func(c *packet.Connect) { c.Props.MaximumPacketSize = 16 })
+		w2.send(pub("a/+", 0, 0))
+		d := w2.expectClosed()
+		Expect(d).NotTo(BeNil())
+		Expect(d.Code).To(Equal(packet.TopicNameInvalid))
+		Expect(d.Props.ReasonString).To(BeEmpty())
+	})
+
 	It("sends DISCONNECT 0x8B to 5.0 clients on shutdown", Label("§4.13"), func() {
 		b := start()
 		w := connectWire(b, packet.V5, "w")
