@@ -1,0 +1,52 @@
+package containertest_test
+
+import (
+	"os"
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+	"go.uber.org/goleak"
+
+	"github.com/gatehouse-iot/gatehouse/ci/images/imagestest"
+	"github.com/gatehouse-iot/gatehouse/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	testenv.SetTestcontainersEnv()
+	// Ginkgo's interrupt handler lives as long as the process; everything else must be gone.
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/onsi/ginkgo/v2/internal/interrupt_handler.(*InterruptHandler).registerForInterrupts.func2"))
+}
+
+// What the specs run, prepared before RunSpecs with the real *testing.T so that a missing
+// Docker daemon or mosquitto fails in CI and skips elsewhere with what to install.
+var (
+	gatehouseImage string // gatehouse:dev
+	mosquittoImage string // gatehouse-mosquitto:dev; "" when mosquitto is not installed here
+	noMosquitto    string // why the mosquitto specs skip
+	gatehouseBin   string // the gatehouse CLI built for this machine
+)
+
+func TestContainers(t *testing.T) {
+	gatehouseImage = imagestest.Gatehouse(t)
+	if _, err := testenv.LookTool("mosquitto"); err != nil {
+		if testenv.InCI() {
+			t.Fatalf("mosquitto is required by the mosquitto image; install it with: %s", testenv.MosquittoInstall)
+		}
+		noMosquitto = "mosquitto is required by the mosquitto image; install it with: " + testenv.MosquittoInstall
+	} else {
+		mosquittoImage = imagestest.Mosquitto(t)
+	}
+	bin, err := gexec.Build("github.com/gatehouse-iot/gatehouse/cmd/gatehouse")
+	if err != nil {
+		t.Fatalf("build gatehouse: %v", err)
+	}
+	t.Cleanup(gexec.CleanupBuildArtifacts)
+	gatehouseBin = bin
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatal(err)
+	}
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Containers")
+}

@@ -1,0 +1,69 @@
+package containertest_test
+
+import (
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/gatehouse-iot/gatehouse/broker/target"
+)
+
+const (
+	pausedGate   = "gate-02"
+	pausedStatus = "acs/site-1/gate/gate-02/status"
+	online       = `{"online":true}`
+	offline      = `{"online":false}`
+)
+
+var _ = Describe("a paused broker", func() {
+	It("makes its clients time out on their keepalive; once resumed it publishes their wills and they come back", func(ctx SpecContext) {
+		c := startBroker(gatehouseImage, target.ContainerOptions{})
+
+		// The platform watches the gate's status with a long keepalive: a pause shorter than
+		// 1.5 × 30 s does not cost it its connection.
+		platform, _ := dial(clientOptions(c.Addr(), "platform", true).SetKeepAlive(30 * time.Second))
+		platform.subscribe("acs/site-1/gate/+/status")
+
+		// The gate: 2 s keepalive, a will saying it is offline, online again at every connection,
+		// reconnecting on its own. Its session is clean: paho resends, with DUP, a message
+		// published from the connect handler of a persistent session (it finds it in its store
+		// while resuming), which would blur what the broker did.
+		o := clientOptions(c.Addr(), pausedGate, true).
+			SetKeepAlive(2*time.Second).
+			SetPingTimeout(time.Second).
+			SetConnectTimeout(time.Second).
+			SetAutoReconnect(true).
+			SetMaxReconnectInterval(500*time.Millisecond).
+			SetWill(pausedStatus, offline, 1, true).
+			SetOnConnectHandler(func(c mqtt.Client) { c.Publish(pausedStatus, 1, true, online) })
+		gate, _ := dial(o)
+		Eventually(func() []string { return platform.live(pausedStatus) }).WithTimeout(5 * time.Second).
+			Should(Equal([]string{online}))
+
+		By("pausing the broker: connections stay open, nothing is answered")
+		Expect(c.Pause(ctx)).To(Succeed())
+		before := len(platform.messages())
+
+		By("the gate gets no PINGRESP and gives its connection up")
+		Eventually(gate.losses).WithTimeout(10 * time.Second).ShouldNot(BeEmpty())
+		Expect(platform.messages()).To(HaveLen(before), "a paused broker delivered something")
+
+		By("resuming the broker")
+		Expect(c.Unpause(ctx)).To(Succeed())
+
+		By("the broker finds the gate's old connection closed without DISCONNECT and publishes its will (MQTT-3.1.2-8)")
+		Eventually(func() []string { return platform.live(pausedStatus)[1:] }).WithTimeout(15 * time.Second).
+			Should(ContainElement(offline))
+
+		By("the gate reconnects and reports itself online again")
+		Eventually(func() string {
+			l := platform.live(pausedStatus)
+			return l[len(l)-1]
+		}).WithTimeout(15 * time.Second).Should(Equal(online))
+		Expect(gate.connections()).To(BeNumerically(">=", 2))
+		AddReportEntry("status messages the platform saw", platform.live(pausedStatus))
+		AddReportEntry("connection losses of the gate", gate.losses())
+	}, NodeTimeout(2*time.Minute))
+})
