@@ -81,7 +81,7 @@ var _ = Describe("the reference broker image killed with SIGKILL", func() {
 			"nothing can be delivered: the queue was in memory")
 		watcher, _ := dial(clientOptions(c.Addr(), "watcher", true))
 		watcher.subscribe(statusTopic)
-		Consistently(watcher.messages).WithTimeout(500 * time.Millisecond).Should(BeEmpty(),
+		Consistently(watcher.messages).WithTimeout(500*time.Millisecond).Should(BeEmpty(),
 			"the retained status was in memory")
 	})
 })

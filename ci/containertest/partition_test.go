@@ -90,7 +90,7 @@ var _ = Describe("a simulated device in its own container, cut from the network 
 		r := newPartitionRig([]string{"broker", "--listen", "0.0.0.0:1883", "--allow-anonymous", "--fault", "no-will"})
 		Expect(r.device.Disconnect(ctx)).To(Succeed())
 		// Twice the time the broker needs to notice the silent device, then some.
-		Consistently(func() []bool { return onlineFlags(r.platform) }).WithTimeout(7 * time.Second).
+		Consistently(func() []bool { return onlineFlags(r.platform) }).WithTimeout(7*time.Second).
 			Should(Equal([]bool{true}), "a broker with no-will published a will")
 	}, NodeTimeout(2*time.Minute))
 })
