@@ -423,6 +423,43 @@ var _ = Describe("Sessions", func() {
 		again.ping()
 	})
 
+	It("completes an incoming QoS 2 flow across a reconnect without delivering twice", Label("MQTT-4.4.0-1", "MQTT-4.3.3-2"), func() {
+		b := start()
+		sub := connectWire(b, packet.V5, "sub")
+		sub.subscribe(1, "bill", 2)
+		keep := func(c *packet.Connect) { c.CleanStart = false; c.Props.SessionExpiry = 60 }
+		dev := dialWire(b, packet.V5)
+		dev.connect("gate-01", keep)
+		dev.send(&packet.Publish{Topic: "bill", QoS: 2, PacketID: 7, Payload: []byte("2.50")})
+		Expect(expectPacket[*packet.Pubrec](dev).PacketID).To(BeEquivalentTo(7))
+		dev.close() // lost before PUBREL
+		again := dialWire(b, packet.V5)
+		Expect(again.connect("gate-01", keep).SessionPresent).To(BeTrue())
+		again.send(&packet.Pubrel{PacketID: 7})
+		comp := expectPacket[*packet.Pubcomp](again)
+		Expect(comp.Code).To(Equal(packet.Success), "the packet id must still be known after the reconnect")
+		Expect(string(sub.receive().Payload)).To(Equal("2.50"))
+		sub.expectSilence(200 * time.Millisecond)
+	})
+
+	It("re-sends a message in flight to the taken-over connection on the new one", Label("MQTT-3.1.4-3", "MQTT-4.4.0-1"), func() {
+		b := start()
+		keep := func(c *packet.Connect) { c.CleanStart = false; c.Props.SessionExpiry = 60 }
+		old := dialWire(b, packet.V5)
+		old.connect("app", keep)
+		old.subscribe(1, "evt/#", 1)
+		p := connectWire(b, packet.V5, "gate-01")
+		p.publish("evt/card", 1, false, "card 42", 1)
+		first := expectPacket[*packet.Publish](old) // never acknowledged
+		newer := dialWire(b, packet.V5)
+		Expect(newer.connect("app", keep).SessionPresent).To(BeTrue())
+		Expect(old.expectClosed().Code).To(Equal(packet.SessionTakenOver))
+		re := expectPacket[*packet.Publish](newer)
+		Expect(re.Dup).To(BeTrue())
+		Expect(re.PacketID).To(Equal(first.PacketID))
+		Expect(string(re.Payload)).To(Equal("card 42"))
+	})
+
 	It("discards the session on clean start", Label("MQTT-3.1.2-6", "MQTT-3.2.2-1"), func() {
 		b := start()
 		sub := dialWire(b, packet.V311)
