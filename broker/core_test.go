@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"os"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -12,8 +13,15 @@ import (
 	"github.com/gatehouse-iot/gatehouse/packet"
 )
 
+// start starts a broker for one spec. GATEHOUSE_TEST_BROKER_FAULT=NAME[@CLIENTID] turns a fault
+// mode on in every broker of the suite, to see which specs catch it:
+//
+//	GATEHOUSE_TEST_BROKER_FAULT=no-dup go test ./broker/ -ginkgo.label-filter='!fault'
 func start(opts ...brokertest.Option) *brokertest.Broker {
 	GinkgoHelper()
+	if f := os.Getenv("GATEHOUSE_TEST_BROKER_FAULT"); f != "" {
+		opts = append(opts, brokertest.WithFault(f))
+	}
 	return brokertest.Start(GinkgoT(), opts...)
 }
 
