@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,10 +13,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-iot/gatehouse/broker/target"
 	"github.com/gatehouse-iot/gatehouse/internal/report"
 	"github.com/gatehouse-iot/gatehouse/simulator/scenario"
+	"github.com/gatehouse-iot/gatehouse/simulator/scenario/brokers"
 	"github.com/gatehouse-iot/gatehouse/simulator/scenario/defaults"
-	"github.com/gatehouse-iot/gatehouse/simulator/scenario/embedded"
 )
 
 func init() { register(newRunCmd) }
@@ -46,20 +46,22 @@ applied to it, and the expectations that judge what happened — and write the r
 report, a JUnit XML file and one JSON record per scenario.
 
 Without a scenario, the default scenario built into gatehouse runs against the embedded reference
-broker. The exit code is 0 when every scenario passed (or was skipped because the broker cannot do
+broker. Each scenario gets a fresh broker: the one --broker names, else the one its file names
+(embedded by default). The exit code is 0 when every scenario passed (or was skipped because the broker cannot do
 what it needs), 1 when one failed, 2 when a scenario file or a flag is wrong.
 
 A run is reproducible: the seed (from the file, or --seed) is printed and recorded in every report;
 the same file and seed give the same actions and device data.`,
 		Example: `  gatehouse run
   gatehouse run scenarios/*.yaml --report-dir out --junit out/junit.xml
-  gatehouse run scenarios/gate-power-cut.yaml --broker mqtt://127.0.0.1:1883 --seed 7`,
+  gatehouse run scenarios/gate-power-cut.yaml --broker mqtt://127.0.0.1:1883 --seed 7
+  gatehouse run scenarios/network-flapping.yaml --broker mosquitto`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runScenarios(cmd, args, f)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.broker, "broker", "embedded", "broker to run against: embedded (the reference broker in this process) or a URL mqtt://host:port")
+	fl.StringVar(&f.broker, "broker", "embedded", "broker to run against, instead of the scenario's own: "+brokers.Usage)
 	fl.StringVar(&f.reportDir, "report-dir", "gatehouse-report", "directory for report.html, junit.xml and one JSON record per scenario")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed for every scenario instead of the one in its file")
 	fl.StringVar(&f.junit, "junit", "", "also write the JUnit XML to this file")
@@ -102,15 +104,8 @@ func runScenarios(cmd *cobra.Command, args []string, f runFlags) error {
 		return &exitError{code: exitBadInput, err: fmt.Errorf("%d scenario file(s) refused:\n%s", len(bad), strings.Join(bad, "\n"))}
 	}
 	brokerSet := cmd.Flags().Changed("broker")
-	if f.broker != "embedded" {
-		if err := scenario.CheckBrokerURL(f.broker); err != nil {
-			return &exitError{code: exitBadInput, err: fmt.Errorf("--broker: %w", err)}
-		}
-	}
-	for _, l := range list {
-		if !brokerSet && l.s.Broker.Kind == scenario.BrokerImage {
-			return &exitError{code: exitBadInput, err: fmt.Errorf("%s: broker image %q: container targets are not built yet in this version of gatehouse; pass --broker embedded or --broker mqtt://host:port", l.path, l.s.Broker.Image)}
-		}
+	if _, err := target.Parse(f.broker); err != nil {
+		return &exitError{code: exitBadInput, err: fmt.Errorf("--broker: %w", err)}
 	}
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -132,7 +127,11 @@ func runScenarios(cmd *cobra.Command, args []string, f runFlags) error {
 		if opts.Seed != nil {
 			seed = *opts.Seed
 		}
-		target, cleanup, err := targetFor(ctx, l.s, f.broker, brokerSet, logger)
+		spec := brokers.Spec(l.s)
+		if brokerSet {
+			spec = f.broker
+		}
+		tgt, cleanup, err := brokers.Start(ctx, spec, l.s, logger)
 		if err != nil {
 			rec := report.New(l.s.Name, report.KindScenario, time.Now())
 			rec.SetSeed(seed)
@@ -143,8 +142,8 @@ func runScenarios(cmd *cobra.Command, args []string, f runFlags) error {
 			fmt.Fprintf(out, "%s %s: %v\n", badge(report.Error), l.s.Name, err)
 			continue
 		}
-		fmt.Fprintf(out, "[%d/%d] %s (%s, seed %d) against %s\n", i+1, len(list), l.s.Name, l.path, seed, target.Describe())
-		opts.Target = target
+		fmt.Fprintf(out, "[%d/%d] %s (%s, seed %d) against %s\n", i+1, len(list), l.s.Name, l.path, seed, tgt.Describe())
+		opts.Target = tgt
 		if terminal {
 			opts.Progress = progressLine(out, i+1, len(list))
 		}
@@ -203,34 +202,6 @@ func countFailed(recs []*report.Record) int {
 		}
 	}
 	return n
-}
-
-// targetFor picks the broker of one scenario: the flag when it was given, else the file's choice.
-// An embedded broker is started fresh for each scenario so that no retained message or session of
-// one scenario leaks into the next.
-func targetFor(ctx context.Context, s *scenario.Scenario, flag string, flagSet bool, logger *slog.Logger) (scenario.Target, func(), error) {
-	url := ""
-	switch {
-	case flagSet && flag != "embedded":
-		url = flag
-	case !flagSet && s.Broker.Kind == scenario.BrokerURL:
-		url = s.Broker.URL
-	}
-	if url != "" {
-		if len(s.Broker.Faults) > 0 {
-			return nil, nil, fmt.Errorf("the scenario sets broker fault modes (%s), which only the embedded broker has; run it with --broker embedded", strings.Join(s.Broker.Faults, ", "))
-		}
-		return scenario.Address(url), func() {}, nil
-	}
-	b, err := embedded.Start(ctx, "127.0.0.1:0", logger, s.Broker.Faults...)
-	if err != nil {
-		return nil, nil, err
-	}
-	return b, func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = b.Stop(sctx)
-	}, nil
 }
 
 func printSummary(out io.Writer, rec *report.Record) {

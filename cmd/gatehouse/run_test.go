@@ -139,7 +139,7 @@ func TestRunAgainstMosquitto(t *testing.T) {
 	m := testenv.StartMosquitto(t)
 	url := "mqtt://" + m.Addr
 	code, out := execRun(t, writeScenario(t, "quick.yaml", quickGate), "--broker", url, "--report-dir", t.TempDir())
-	if code != 0 || !strings.Contains(out, "broker at "+url) {
+	if code != 0 || !strings.Contains(out, "against "+url) {
 		t.Fatalf("against mosquitto: exit %d:\n%s\nmosquitto log:\n%s", code, out, m.Log())
 	}
 	code, out = execRun(t, "../../scenarios/broker-restart.yaml", "--broker", url, "--report-dir", t.TempDir())

@@ -789,6 +789,10 @@ func (d *decoder) fault(s *Scenario, n ast.Node) (*Fault, bool) {
 	}
 	if f, has := m.get("duration"); has {
 		v, good := d.positiveDuration(f, "fault duration")
+		if good && kind == BrokerRestart {
+			d.errorf(f.node, "fault: broker_restart is over as soon as the broker is back; it takes no duration")
+			good = false
+		}
 		fa.Fault.Duration, ok = v, ok && good
 	}
 	if f, has := m.get("params"); has {
@@ -1213,11 +1217,18 @@ func (d *decoder) timeline(s *Scenario, declared time.Duration) time.Duration {
 		if l, ok := st.Action.(*LoadPhase); ok {
 			span += l.For
 		}
+		if f, ok := st.Action.(*Fault); ok && f.Broker && recoveryOf(f.Fault.Kind) != "" {
+			// The fault's end is an action of the timeline too.
+			span += f.Fault.Duration
+		}
 		if declared > 0 && span > declared {
-			if span == st.At {
-				d.errorAt(st.Pos, "step %d at %s is after the scenario's end at %s", st.Index, fmtDur(st.At), fmtDur(declared))
-			} else {
+			switch st.Action.(type) {
+			case *LoadPhase:
 				d.errorAt(st.Pos, "step %d's load runs until %s, after the scenario's end at %s", st.Index, fmtDur(span), fmtDur(declared))
+			case *Fault:
+				d.errorAt(st.Pos, "step %d's broker fault lasts until %s, after the scenario's end at %s", st.Index, fmtDur(span), fmtDur(declared))
+			default:
+				d.errorAt(st.Pos, "step %d at %s is after the scenario's end at %s", st.Index, fmtDur(st.At), fmtDur(declared))
 			}
 			continue
 		}

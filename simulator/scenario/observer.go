@@ -77,9 +77,11 @@ func startObserver(ctx context.Context, url, clientID string, filters []string, 
 	o := &observer{filters: filters, notify: make(chan struct{}), limit: observerLimit}
 	opts := clientOpts(url, clientID, !persistent)
 	opts.SetDefaultPublishHandler(o.record)
-	// The subscription is made once. Subscribing again after a reconnection would make the
-	// broker replay every retained message into the record; a scenario that restarts the broker
-	// runs the observer on a persistent session instead, which keeps the subscription.
+	// After a reconnection the subscription is made again: a broker that crashed or restarted
+	// without keeping sessions has forgotten it. The retained messages it replays then are
+	// recorded as retained replays, which expectations of publications ignore. A scenario that
+	// restarts the broker also runs the observer on a persistent session, so that messages
+	// published while it reconnects are not lost on a broker that keeps sessions.
 	if onEvent == nil {
 		onEvent = func(string) {}
 	}
@@ -88,18 +90,20 @@ func startObserver(ctx context.Context, url, clientID string, filters []string, 
 		onEvent(fmt.Sprintf("lost its connection (%v); reconnecting", err))
 	})
 	var connected atomic.Bool
-	opts.SetOnConnectHandler(func(mqtt.Client) {
+	subs := make(map[string]byte, len(filters))
+	for _, f := range filters {
+		subs[f] = 2
+	}
+	opts.SetOnConnectHandler(func(c mqtt.Client) {
 		if connected.Swap(true) {
 			onEvent("reconnected")
+			// Not waited for here: paho calls this handler from its own goroutine.
+			c.SubscribeMultiple(subs, o.record)
 		}
 	})
 	o.client = mqtt.NewClient(opts)
 	if err := connect(ctx, o.client); err != nil {
 		return nil, fmt.Errorf("observer: connect to %s: %w", url, err)
-	}
-	subs := make(map[string]byte, len(filters))
-	for _, f := range filters {
-		subs[f] = 2
 	}
 	if err := wait(ctx, o.client.SubscribeMultiple(subs, o.record)); err != nil {
 		o.client.Disconnect(0)

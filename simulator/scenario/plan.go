@@ -101,6 +101,9 @@ func Plan(s *Scenario, seed uint64) []Planned {
 		case *Fault:
 			if a.Broker {
 				add(Planned{At: st.At, Kind: ActBroker, Name: a.Fault.Kind, Fault: a.Fault})
+				if end := recoveryOf(a.Fault.Kind); end != "" && a.Fault.Duration > 0 {
+					add(Planned{At: st.At + a.Fault.Duration, Kind: ActBroker, Name: end, Fault: fault.Fault{Kind: end}})
+				}
 				break
 			}
 			for _, id := range a.Targets.Resolve(s) {

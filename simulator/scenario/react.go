@@ -75,8 +75,13 @@ func (r *run) fire(ctx context.Context, i int, m Observed) {
 			r.mu.Unlock()
 		}
 	}
-	if rule.Delay <= 0 {
+	if rule.Delay <= 0 && rule.Command == nil {
 		carry()
+		return
+	}
+	if rule.Delay <= 0 {
+		// A command waits for the broker's PUBACK; the rules must keep reading meanwhile.
+		r.spawn(carry)
 		return
 	}
 	r.spawn(func() {

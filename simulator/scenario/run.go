@@ -327,6 +327,21 @@ func (r *run) schedule(ctx context.Context) *sync.WaitGroup {
 			})
 		}
 	}
+	// Commands are published without holding up the timeline (a broker that does not answer
+	// would stall every later action); broker controls run one after the other on their own
+	// goroutine, in order, since a recovery must follow its crash. A step is done once all its
+	// actions are.
+	pending := map[int]*sync.WaitGroup{}
+	for idx := range steps {
+		pending[idx] = &sync.WaitGroup{}
+	}
+	brokerQueue := make(chan func(), len(r.plan)+1)
+	r.spawn(func() {
+		for f := range brokerQueue {
+			f()
+		}
+	})
+	defer close(brokerQueue)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for _, en := range entries {
@@ -347,12 +362,17 @@ func (r *run) schedule(ctx context.Context) *sync.WaitGroup {
 			}
 			continue
 		}
-		if ctx.Err() != nil {
-			r.record(en.p, Done{Planned: en.p, Time: time.Now(), Err: ctx.Err()})
-		} else {
+		wg := pending[en.step]
+		wg.Add(1)
+		p, source := en.p, stepSource(st)
+		switch {
+		case ctx.Err() != nil:
+			r.record(p, Done{Planned: p, Time: time.Now(), Err: ctx.Err()})
+			wg.Done()
+		default:
 			// Actions on devices wait for the fleet; that wait is the fleet's start-up, not the
 			// scheduler falling behind.
-			if en.p.Kind != ActCommand && en.p.Kind != ActBroker && r.waitFleet(ctx) && r.fleetAt.After(due) {
+			if p.Kind != ActCommand && p.Kind != ActBroker && r.waitFleet(ctx) && r.fleetAt.After(due) {
 				due = r.fleetAt
 			}
 			if late := time.Since(due); late > 0 {
@@ -360,14 +380,28 @@ func (r *run) schedule(ctx context.Context) *sync.WaitGroup {
 				r.lateness = max(r.lateness, late)
 				r.mu.Unlock()
 			}
-			d := r.carryOut(ctx, en.p, stepSource(st), r.quiet(en.p))
-			r.record(en.p, d)
 			if !started[en.step] {
-				begin(st, d.Time)
+				begin(st, time.Now())
+			}
+			do := func() {
+				defer wg.Done()
+				r.record(p, r.carryOut(ctx, p, source, r.quiet(p)))
+			}
+			switch p.Kind {
+			case ActCommand:
+				r.spawn(do)
+			case ActBroker:
+				brokerQueue <- do
+			default:
+				do()
 			}
 		}
-		if last[en.step] == en.p.Index {
-			close(stepDone[en.step])
+		if last[en.step] == p.Index {
+			done := stepDone[en.step]
+			r.spawn(func() {
+				wg.Wait()
+				close(done)
+			})
 		}
 	}
 	return evals
@@ -506,6 +540,10 @@ func toStimulus(p Planned) device.Stimulus {
 	return s
 }
 
+// lateWarning is how late the scheduler may run an action before the run warns that its timings
+// cannot be trusted: the machine was too busy.
+const lateWarning = time.Second
+
 // minRecheck spaces re-evaluations of an expectation while messages stream in: judging the
 // whole record on every message of a thousand-device fleet would cost more than the fleet.
 const minRecheck = 20 * time.Millisecond
@@ -527,20 +565,26 @@ func (r *run) judge(ctx context.Context, st *Step, k int, e *Expectation, from t
 				actionsDone = false
 			}
 		}
-		if e.Kind == ExpectRetained {
+		switch {
+		case needsActions && !actionsDone && !final:
+			// Judged on the step's actions once they have all been carried out: before that, a
+			// count of results would be measured against half a load phase.
+			j = Judgement{Verdict: Pending}
+		case e.Kind == ExpectRetained:
 			j = r.judgeRetained(ctx, e, w, final)
-		} else {
+		default:
 			msgs, _ := r.obs.snapshot()
 			r.mu.Lock()
 			done := append([]Done(nil), r.done[st.Index]...)
 			r.mu.Unlock()
 			j = Judge(e, w, msgs, done, final)
 		}
-		if j.Verdict == Met && !actionsDone && !final {
-			j.Verdict = Pending // the step's later actions may still fail or go unanswered
-		}
 		if j.Verdict != Pending || final {
 			break
+		}
+		var wake <-chan struct{}
+		if needsActions && !actionsDone {
+			wake = stepDone
 		}
 		_, changed := r.obs.snapshot()
 		if e.Kind == ExpectRetained {
@@ -556,6 +600,7 @@ func (r *run) judge(ctx context.Context, st *Step, k int, e *Expectation, from t
 			final = true
 		case <-ctx.Done():
 			final = true
+		case <-wake:
 		case <-changed:
 			select {
 			case <-recheck.C:
@@ -683,10 +728,10 @@ func (r *run) results(rec *report.Record) {
 		}
 		rec.AddCase(c)
 	}
-	if r.lateness > 500*time.Millisecond {
+	if r.lateness > lateWarning {
 		rec.AddCase(report.Case{Name: "timeline", Group: r.s.Name, Outcome: report.Warn,
 			Message:      fmt.Sprintf("actions ran up to %s later than planned: the machine was too busy for the timings of this run to be trusted", r.lateness.Round(time.Millisecond)),
-			Measurements: []report.Measurement{report.MeasureDuration("worst lateness", r.lateness, report.AtMost(500))}})
+			Measurements: []report.Measurement{report.MeasureDuration("worst lateness", r.lateness, report.AtMost(ms(lateWarning)))}})
 	}
 	if n := r.obs.dropped.Load(); n > 0 {
 		rec.AddCase(report.Case{Name: "observer", Group: r.s.Name, Outcome: report.Warn,

@@ -3,7 +3,6 @@ package scenario
 import (
 	"context"
 	"fmt"
-	"time"
 )
 
 // Target is the broker a scenario runs against: the embedded reference broker, an address, or
@@ -25,20 +24,45 @@ type Restarter interface {
 	Restart(ctx context.Context) error
 }
 
-// Crasher stops the broker abruptly, without a clean shutdown, and starts it again after d
-// (broker_crash).
+// Crasher stops the broker abruptly, without a clean shutdown (broker_crash), and starts it again
+// on the same address (broker_recover, planned at the end of the fault's duration).
 type Crasher interface {
-	Crash(ctx context.Context, d time.Duration) error
+	Crash(ctx context.Context) error
+	Recover(ctx context.Context) error
 }
 
-// Pauser makes the broker stop serving for d without closing connections (broker_pause).
+// Pauser makes the broker stop serving without closing connections (broker_pause) and resume
+// (broker_resume).
 type Pauser interface {
-	Pause(ctx context.Context, d time.Duration) error
+	Pause(ctx context.Context) error
+	Resume(ctx context.Context) error
 }
 
-// Partitioner cuts the broker from the network for d (network_partition).
+// Partitioner cuts the broker from the network (network_partition) and puts it back
+// (network_heal).
 type Partitioner interface {
-	Partition(ctx context.Context, d time.Duration) error
+	Partition(ctx context.Context) error
+	Heal(ctx context.Context) error
+}
+
+// The actions that end a broker fault with a duration, planned at its end.
+const (
+	brokerRecover = "broker_recover"
+	brokerResume  = "broker_resume"
+	networkHeal   = "network_heal"
+)
+
+// recoveryOf names the action that ends a broker fault, "" for one that ends by itself.
+func recoveryOf(kind string) string {
+	switch kind {
+	case BrokerCrash:
+		return brokerRecover
+	case BrokerPause:
+		return brokerResume
+	case NetworkPartition:
+		return networkHeal
+	}
+	return ""
 }
 
 // capable reports whether the target offers a broker lifecycle control.
@@ -60,28 +84,47 @@ func capable(t Target, control string) bool {
 	return false
 }
 
-// brokerFault carries out a broker fault on the target.
+// brokerFault carries out a broker fault, or the end of one, on the target.
 func brokerFault(ctx context.Context, t Target, p Planned) error {
-	d := p.Fault.Duration
+	var err error
+	ok := false
 	switch p.Name {
 	case BrokerRestart:
-		if r, ok := t.(Restarter); ok {
-			return r.Restart(ctx)
+		if r, is := t.(Restarter); is {
+			ok, err = true, r.Restart(ctx)
 		}
-	case BrokerCrash:
-		if c, ok := t.(Crasher); ok {
-			return c.Crash(ctx, d)
+	case BrokerCrash, brokerRecover:
+		if c, is := t.(Crasher); is {
+			ok = true
+			if p.Name == BrokerCrash {
+				err = c.Crash(ctx)
+			} else {
+				err = c.Recover(ctx)
+			}
 		}
-	case BrokerPause:
-		if pa, ok := t.(Pauser); ok {
-			return pa.Pause(ctx, d)
+	case BrokerPause, brokerResume:
+		if pa, is := t.(Pauser); is {
+			ok = true
+			if p.Name == BrokerPause {
+				err = pa.Pause(ctx)
+			} else {
+				err = pa.Resume(ctx)
+			}
 		}
-	case NetworkPartition:
-		if pa, ok := t.(Partitioner); ok {
-			return pa.Partition(ctx, d)
+	case NetworkPartition, networkHeal:
+		if pa, is := t.(Partitioner); is {
+			ok = true
+			if p.Name == NetworkPartition {
+				err = pa.Partition(ctx)
+			} else {
+				err = pa.Heal(ctx)
+			}
 		}
 	}
-	return fmt.Errorf("%s: the broker %s cannot do it", p.Name, t.Describe())
+	if !ok {
+		return fmt.Errorf("%s: the %s cannot do it", p.Name, t.Describe())
+	}
+	return err
 }
 
 // Address is a Target given by its URL: a broker Gatehouse did not start and cannot control.
