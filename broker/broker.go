@@ -42,6 +42,9 @@ type Broker struct {
 	// retainMu orders retained messages per topic on their way to the Store (retainpersist.go).
 	retainMu [retainStripes]sync.Mutex
 
+	// poller wakes idle connections parked without a goroutine (park_linux.go).
+	poller poller
+
 	// wg counts every goroutine the broker starts (see goFunc).
 	wg sync.WaitGroup
 	// quit is closed when Shutdown begins.
@@ -74,6 +77,7 @@ func New(cfg Config) (*Broker, error) {
 		sessions: make(map[string]*session),
 		conns:    make(map[*conn]struct{}),
 	}
+	b.poller.b = b
 	return b, nil
 }
 
@@ -196,6 +200,7 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	for _, s := range sessions {
 		s.stopTimers()
 	}
+	b.poller.shutdown()
 	return b.wait(ctx)
 }
 

@@ -79,6 +79,8 @@ type conn struct {
 	version packet.Version // encoding version (0 before CONNECT: 3.1.1 encoding)
 
 	closeOnce sync.Once
+
+	pk parking // idle without a goroutine (park_linux.go)
 }
 
 func newConn(b *Broker, nc net.Conn, l Listener) *conn {
@@ -90,17 +92,24 @@ func newConn(b *Broker, nc net.Conn, l Listener) *conn {
 // bytes to a burst goroutine (see burst) and waits for it, so the deep call chains of packet
 // handling never grow the idle goroutine's stack. An idle connection therefore costs one small
 // goroutine stack, the conn struct and its 128-byte buffer.
+//
+// Once connected, a client on plain TCP is served by events instead: no goroutine at all while it
+// is idle (serveEvents, park_linux.go).
 func (c *conn) readLoop() {
-	defer c.cleanup()
 	c.connectBy = time.Now().Add(c.b.cfg.ConnectTimeout)
 	for !c.kicked.Load() {
+		if c.pollable() {
+			c.serveEvents()
+			return
+		}
 		c.setReadDeadline()
 		m, err := c.nc.Read(c.small[:])
 		c.b.goFunc(func() { c.wake <- c.burst(m, err) })
 		if !<-c.wake {
-			return
+			break
 		}
 	}
+	c.cleanup()
 }
 
 func (c *conn) setReadDeadline() {
@@ -286,8 +295,9 @@ func (c *conn) kick(code packet.ReasonCode) {
 	} else {
 		c.finish(nil)
 	}
-	// Wake a read loop blocked on an idle client.
+	// Wake a read loop blocked on an idle client, or a parked one.
 	_ = c.nc.SetReadDeadline(time.Now())
+	c.wakeParked()
 }
 
 // cleanup runs when the read loop ends: the socket is flushed and closed, the session detached
@@ -339,6 +349,8 @@ func (c *conn) finish(last packet.Packet) {
 
 func (c *conn) closeSocket() {
 	c.closeOnce.Do(func() { _ = c.nc.Close() })
+	// A parked connection has no read to fail: wake it so that it cleans up.
+	c.wakeParked()
 }
 
 // beginWrite locks the write path for appending one packet; it returns false (and unlocks) when
