@@ -2,37 +2,308 @@ package conformance_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
 
+	"github.com/gatehouse-iot/gatehouse/broker"
 	"github.com/gatehouse-iot/gatehouse/broker/target"
+	"github.com/gatehouse-iot/gatehouse/conformance"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
-
-	_ "github.com/gatehouse-iot/gatehouse/conformance"
+	"github.com/gatehouse-iot/gatehouse/internal/testenv"
 )
 
-// TestConformance runs every check against the embedded reference broker: every MUST holds.
-func TestConformance(t *testing.T) {
+// Ginkgo runs one suite per process: the reference broker run is this process's; every other
+// target (mosquitto, each fault mode) runs in a child process of this test binary, which writes
+// its result as JSON for the parent to judge.
+const childEnv = "GATEHOUSE_CONFORMANCE_CHILD"
+
+// tested are the protocol versions whose checks these tests hold to their claims.
+var tested = []string{spec.Version311}
+
+// childJob is what a child runs.
+type childJob struct {
+	Target    string        `json:"target"`
+	Out       string        `json:"out"`
+	Timeout   time.Duration `json:"timeout"`
+	SlowDelay time.Duration `json:"slow_delay"`
+}
+
+func TestMain(m *testing.M) {
+	if job := os.Getenv(childEnv); job != "" {
+		os.Exit(child(job))
+	}
+	os.Exit(m.Run())
+}
+
+// child runs the suite against one target and writes the result.
+func child(jobJSON string) int {
+	var job childJob
+	if err := json.Unmarshal([]byte(jobJSON), &job); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tg, err := target.Parse(job.Target)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 2
+	}
+	if job.SlowDelay > 0 {
+		tg.Configure = func(c *broker.Config) { c.SlowConnackDelay = job.SlowDelay }
+	}
+	cfg := suite.Config{Versions: tested, Timeout: job.Timeout, NoColor: true}
+	conformance.Prepare(&tg, &cfg)
+	r, err := tg.Start(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 2
+	}
+	defer r.Stop(context.Background())
+	cfg.Target = r
+	res, err := conformance.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 2
+	}
+	b, err := json.Marshal(res)
+	if err == nil {
+		err = os.WriteFile(job.Out, b, 0o644)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 2
+	}
+	return 0
+}
+
+// childResult is a child run under way.
+type childResult struct {
+	job  childJob
+	done chan struct{}
+	out  []byte
+	err  error
+}
+
+// startChild starts the suite against a target in a child process of this test binary. The test
+// waits for every child it started before it ends.
+func startChild(t *testing.T, job childJob) *childResult {
+	t.Helper()
+	job.Out = filepath.Join(t.TempDir(), "result.json")
+	if job.Timeout == 0 {
+		// Generous: a conforming broker meets every deadline at once, and the machine may be
+		// busy with other tests (race detector on). Checks that fail wait this long.
+		job.Timeout = 3 * time.Second
+	}
+	b, _ := json.Marshal(job)
+	r := &childResult{job: job, done: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+string(b))
+	go func() {
+		defer close(r.done)
+		defer cancel()
+		r.out, r.err = cmd.CombinedOutput()
+	}()
+	t.Cleanup(func() { <-r.done })
+	return r
+}
+
+// wait returns the child's result, failing the test when the child did not produce one.
+func (r *childResult) wait(t *testing.T) *suite.Result {
+	t.Helper()
+	<-r.done
+	if r.err != nil {
+		t.Fatalf("child run against %s: %v\n%s", r.job.Target, r.err, r.out)
+	}
+	rb, err := os.ReadFile(r.job.Out)
+	if err != nil {
+		t.Fatalf("child run against %s wrote no result: %v\n%s", r.job.Target, err, r.out)
+	}
+	var res suite.Result
+	if err := json.Unmarshal(rb, &res); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("console of the run against %s:\n%s", r.job.Target, r.out)
+		}
+	})
+	return &res
+}
+
+// TestReferenceBroker runs every check in this process against the embedded reference broker:
+// every check holds, and every server-testable statement of MQTT 3.1.1 is covered.
+func TestReferenceBroker(t *testing.T) {
+	t.Parallel()
 	tg, err := target.Parse("embedded")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	cfg := suite.Config{Versions: tested, Timeout: 5 * time.Second}
+	conformance.Prepare(&tg, &cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	r, err := tg.Start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Stop(context.Background())
+	cfg.Target = r
 	sc, rc := ginkgo.GinkgoConfiguration()
-	res, err := suite.RunSpecs(ctx, t, suite.Config{Target: r, Versions: []string{spec.Version311}}, &suite.GinkgoConfig{Suite: sc, Reporter: rc})
+	res, err := suite.RunSpecs(ctx, t, cfg, &suite.GinkgoConfig{Suite: sc, Reporter: rc})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range res.Summary() {
 		t.Log(l)
 	}
+	if sc.LabelFilter != "" || len(sc.FocusStrings) > 0 || len(sc.SkipStrings) > 0 {
+		t.Skip("a subset of the checks ran (-ginkgo.label-filter / focus / skip): coverage not judged")
+	}
+	for _, c := range res.Checks {
+		if c.Verdict != suite.Pass && slices.Contains(tested, c.Version) {
+			t.Errorf("%s: %s against the reference broker: %s", c.Name, c.Verdict, c.Message)
+		}
+	}
+	var testable []spec.ID
+	for _, s := range spec.MustCatalogue(spec.Version311) {
+		if s.TestableFrom(spec.SideServer) {
+			testable = append(testable, s.ID)
+		}
+	}
+	covered := res.Covered(spec.Version311)
+	t.Logf("MQTT 3.1.1: %d of %d server-testable statements covered", len(covered), len(testable))
+	for _, id := range testable {
+		if !slices.Contains(covered, id) {
+			t.Errorf("%s is testable from the server side but no check covers it", id)
+		}
+	}
+}
+
+// TestFaultModes runs the suite against the reference broker with each fault mode on, each in a
+// child process, all at once (they mostly wait): every statement the fault breaks
+// (conformance.Faults) is caught by a failing check attributed to it, every failure is attributed
+// to a statement the fault breaks, and every other check holds or is not supported.
+func TestFaultModes(t *testing.T) {
+	t.Parallel()
+	faults := broker.Faults()
+	results := make([]*childResult, len(faults))
+	for i, f := range faults {
+		// A conforming broker answers in milliseconds; the checks the fault breaks wait this long.
+		job := childJob{Target: "embedded?fault=" + string(f), Timeout: 1500 * time.Millisecond}
+		if f == broker.FaultSlowConnack {
+			// Late (a hundred times the usual), but well within the deadline of every
+			// expectation; every check connects, so the delay adds up.
+			job.SlowDelay = 30 * time.Millisecond
+		}
+		results[i] = startChild(t, job)
+	}
+	for i, f := range faults {
+		t.Run(string(f), func(t *testing.T) {
+			breaks, ok := conformance.Faults[f]
+			if !ok {
+				t.Errorf("fault mode %s has no entry in conformance.Faults: say which statements it breaks", f)
+			}
+			res := results[i].wait(t)
+			judgeFault(t, f, breaks, res)
+		})
+	}
+}
+
+func judgeFault(t *testing.T, f broker.Fault, breaks conformance.Breaks, res *suite.Result) {
+	t.Helper()
+	caught := map[spec.ID]int{}
+	for _, c := range res.Checks {
+		if !slices.Contains(tested, c.Version) {
+			continue
+		}
+		broken := breaks.Statements[c.Version]
+		switch c.Verdict {
+		case suite.Fail:
+			blamed := false
+			for _, id := range c.Blamed {
+				if slices.Contains(broken, id) {
+					blamed = true
+					caught[id]++
+				}
+			}
+			if !blamed {
+				t.Errorf("%s: failed on %v, which %s does not break (%s): %s", c.Name, c.Blamed, f, breaks.Why, c.Message)
+			}
+		case suite.Pass, suite.NotSupported:
+		default:
+			t.Errorf("%s: %s (%s)", c.Name, c.Verdict, c.Message)
+		}
+	}
+	for v, ids := range breaks.Statements {
+		for _, id := range ids {
+			if caught[id] == 0 {
+				t.Errorf("MQTT %s %s: %s breaks it (%s) but no check failed on it: a gap in the suite", v, id, f, breaks.Why)
+			}
+		}
+	}
+	t.Logf("%s: caught on %v", f, caught)
+}
+
+// TestMosquitto runs the suite against Debian's mosquitto, started on a free loopback port: the
+// statements that fail are exactly those KNOWN-DEVIATIONS.md lists, and so are the warnings.
+func TestMosquitto(t *testing.T) {
+	t.Parallel()
+	testenv.Mosquitto(t)
+	res := startChild(t, childJob{Target: "mosquitto"}).wait(t)
+	for _, l := range res.Summary() {
+		t.Log(l)
+	}
+	known, err := knownDeviations("KNOWN-DEVIATIONS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, s := range res.Statements {
+		switch s.Verdict {
+		case suite.Fail, suite.Warn:
+			got[string(s.Verdict)] = append(got[string(s.Verdict)], s.Version+" "+string(s.ID))
+		}
+	}
+	for _, v := range []string{string(suite.Fail), string(suite.Warn)} {
+		sort.Strings(got[v])
+		sort.Strings(known[v])
+		if !slices.Equal(got[v], known[v]) {
+			t.Errorf("statements with verdict %s against mosquitto: %v\nKNOWN-DEVIATIONS.md lists: %v\n(update the file, with evidence and the reading of the specification, or fix the check)",
+				v, got[v], known[v])
+		}
+	}
+}
+
+// knownDeviations reads the machine-readable lines of KNOWN-DEVIATIONS.md:
+// "| fail | 3.1.1 | MQTT-3.1.2-8 | ..." table rows give the verdict, version and statement.
+func knownDeviations(path string) (map[string][]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 5 {
+			continue
+		}
+		verdict, version, id := strings.TrimSpace(cells[1]), strings.TrimSpace(cells[2]), strings.Trim(strings.TrimSpace(cells[3]), "`")
+		if (verdict == "fail" || verdict == "warn") && strings.HasPrefix(id, "MQTT-") {
+			out[verdict] = append(out[verdict], version+" "+id)
+		}
+	}
+	return out, nil
 }

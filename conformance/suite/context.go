@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
 
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
@@ -31,6 +33,9 @@ type C struct {
 	// IDs are the statements the check covers.
 	IDs []spec.ID
 
+	// blame lists the statements a failure is attributed to; nil means every statement of the
+	// check (see For).
+	blame    []spec.ID
 	ctx      context.Context
 	uniq     string
 	trace    *wire.Trace
@@ -67,6 +72,26 @@ func newC(ctx context.Context, env *Env, level Level, version string, ids []spec
 		c.failAt(msg, 1+first(skip))
 	})
 	return c
+}
+
+// For returns a view of the check whose failures are attributed only to the given statements,
+// which must be among the check's own. A check uses it where it relies on behaviour that another
+// of its statements governs, so that a failure there does not condemn the statements it was on
+// its way to judge:
+//
+//	in := c.AwaitPublish(sub, wire.PublishOn(topic))
+//	c.For(spec.V311_3_8_4_6).Expect(in.QoS).To(Equal(packet.QoS2), "QoS of the delivery")
+//	// ... now judge the QoS 2 flow of MQTT-4.3.3-1
+func (c *C) For(ids ...spec.ID) *C {
+	for _, id := range ids {
+		if !slices.Contains(c.IDs, id) {
+			panic(fmt.Sprintf("suite: For(%s): the check does not cite %s; add it to the check's IDs", id, id))
+		}
+	}
+	v := *c
+	v.blame = ids
+	v.Gomega = gomega.NewGomega(func(msg string, skip ...int) { v.failAt(msg, 1+first(skip)) })
+	return &v
 }
 
 func first(skip []int) int {
@@ -131,20 +156,26 @@ func (c *C) Step(format string, args ...any) { c.trace.Notef("check", format, ar
 func (c *C) Failf(format string, args ...any) { c.failAt(fmt.Sprintf(format, args...), 1) }
 
 func (c *C) failAt(msg string, skip int) {
-	msg = c.cite() + msg
+	ids := c.IDs
+	if c.blame != nil {
+		ids = c.blame
+	}
+	ginkgo.AddReportEntry(entryBlame, ginkgo.ReportEntryVisibilityNever, blameEntry(ids))
+	msg = c.cite(ids) + msg
 	if c.Level == LevelShould {
 		panic(warning{msg})
 	}
 	failHandler(msg, skip+1)
 }
 
-// cite prefixes messages with the statements of the check, e.g. "MQTT 3.1.1 [MQTT-3.3.1-4] ".
-func (c *C) cite() string {
-	ids := make([]string, len(c.IDs))
-	for i, id := range c.IDs {
-		ids[i] = string(id)
+// cite prefixes messages with the statements a failure is attributed to, e.g.
+// "MQTT 3.1.1 [MQTT-3.3.1-4]: ".
+func (c *C) cite(ids []spec.ID) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = string(id)
 	}
-	return "MQTT " + c.Version + " [" + strings.Join(ids, ", ") + "]: "
+	return "MQTT " + c.Version + " [" + strings.Join(s, ", ") + "]: "
 }
 
 // NotSupported ends the check as "not supported": the broker lacks an optional feature the check
@@ -387,6 +418,43 @@ func (c *C) Publish(conn *wire.Conn, p *packet.Publish) {
 func (c *C) PublishMsg(conn *wire.Conn, topic, payload string, qos packet.QoS, retain bool) {
 	c.Publish(conn, &packet.Publish{Topic: topic, Payload: []byte(payload), QoS: qos, Retain: retain})
 }
+
+// Put publishes p as a step of a check that is not about the publish flow itself: it sends the
+// PUBLISH, answers the broker's PUBREC with PUBREL when one comes, and returns once the broker
+// has read the packets (a PINGREQ sent after them has been answered). A missing or late
+// acknowledgement is not this check's failure: the checks of the QoS flows judge those. A broker
+// may deliver a QoS 2 message on PUBLISH or only on PUBREL; Put lets it do either.
+func (c *C) Put(conn *wire.Conn, p *packet.Publish) {
+	if p.QoS > 0 && p.PacketID == 0 {
+		p.PacketID = c.NextID(conn)
+	}
+	c.Send(conn, p)
+	c.barrier(conn)
+	if p.QoS == 2 {
+		// Brokers answer in order, so a PUBREC for the PUBLISH came before the PINGRESP.
+		if _, err := conn.ExpectPacket(0, wire.PubrecFor(p.PacketID)); err == nil {
+			c.Send(conn, &packet.Pubrel{PacketID: p.PacketID})
+			c.barrier(conn)
+		}
+	}
+}
+
+// PutMsg is Put of payload on topic at qos, retained or not.
+func (c *C) PutMsg(conn *wire.Conn, topic, payload string, qos packet.QoS, retain bool) {
+	c.Put(conn, &packet.Publish{Topic: topic, Payload: []byte(payload), QoS: qos, Retain: retain})
+}
+
+// barrier sends PINGREQ and waits for its PINGRESP: the broker has then read everything sent
+// before on the connection.
+func (c *C) barrier(conn *wire.Conn) {
+	c.Send(conn, &packet.Pingreq{})
+	if _, err := conn.ExpectPacket(c.Timeout(), wire.IsType(packet.TypePingresp)); err != nil {
+		c.failAt(err.Error(), 2)
+	}
+}
+
+// Sync returns once the broker has read everything sent on conn so far (PINGREQ, PINGRESP).
+func (c *C) Sync(conn *wire.Conn) { c.barrier(conn) }
 
 // Ack acknowledges a PUBLISH the broker sent as a well-behaved client: PUBACK for QoS 1; PUBREC,
 // then the broker's PUBREL, then PUBCOMP for QoS 2.

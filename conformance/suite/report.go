@@ -59,7 +59,8 @@ func (r *Result) StatementsFile() StatementsFile {
 			if c.Verdict == NotRun {
 				continue
 			}
-			se.Evidence = append(se.Evidence, CheckEvidence{Check: c.Name, Verdict: c.Verdict, Message: c.Message, Trace: c.Trace})
+			v, msg := c.verdictOn(s.ID)
+			se.Evidence = append(se.Evidence, CheckEvidence{Check: c.Name, Verdict: v, Message: msg, Trace: c.Trace})
 		}
 		f.Statements = append(f.Statements, se)
 	}

@@ -2,6 +2,7 @@ package suite
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,13 +15,16 @@ import (
 
 // CheckResult is the outcome of one check.
 type CheckResult struct {
-	Name     string        `json:"name"`  // the check's full text: its groups and its own text
-	Group    string        `json:"group"` // its groups, e.g. "MQTT 3.1.1 › CONNECT"
-	Text     string        `json:"text"`  // its own text
-	Version  string        `json:"version"`
-	Level    Level         `json:"level"`
-	IDs      []spec.ID     `json:"ids"`
-	Verdict  Verdict       `json:"verdict"`
+	Name    string    `json:"name"`  // the check's full text: its groups and its own text
+	Group   string    `json:"group"` // its groups, e.g. "MQTT 3.1.1 › CONNECT"
+	Text    string    `json:"text"`  // its own text
+	Version string    `json:"version"`
+	Level   Level     `json:"level"`
+	IDs     []spec.ID `json:"ids"`
+	Verdict Verdict   `json:"verdict"`
+	// Blamed are the statements a failure or warning is attributed to: every ID of the check
+	// unless it failed inside c.For(...).
+	Blamed   []spec.ID     `json:"blamed,omitempty"`
 	Message  string        `json:"message,omitempty"` // why it failed, warned or is not supported
 	Location string        `json:"location,omitempty"`
 	Start    time.Time     `json:"start,omitzero"`
@@ -195,6 +199,8 @@ func checkResult(sr types.SpecReport) CheckResult {
 			fromEntry = &v
 		case traceEntry:
 			c.Trace = []string(v)
+		case blameEntry:
+			c.Blamed = []spec.ID(v)
 		}
 	}
 	switch {
@@ -220,6 +226,12 @@ func checkResult(sr types.SpecReport) CheckResult {
 	default:
 		c.Verdict, c.Message = NotRun, sr.State.String()
 	}
+	switch {
+	case c.Verdict != Fail && c.Verdict != Warn:
+		c.Blamed = nil
+	case len(c.Blamed) == 0:
+		c.Blamed = c.IDs
+	}
 	return c
 }
 
@@ -242,8 +254,9 @@ func statements(versions []string, checks []CheckResult) []StatementResult {
 			cs := byID[st.ID]
 			for _, c := range cs {
 				s.Checks = append(s.Checks, CheckRef{Name: c.Name, Verdict: c.Verdict})
-				if c.Verdict.rank() > s.Verdict.rank() {
-					s.Verdict, s.Reason = c.Verdict, c.Message
+				v, reason := c.verdictOn(st.ID)
+				if v.rank() > s.Verdict.rank() {
+					s.Verdict, s.Reason = v, reason
 				}
 			}
 			switch {
@@ -263,6 +276,23 @@ func statements(versions []string, checks []CheckResult) []StatementResult {
 		}
 	}
 	return out
+}
+
+// verdictOn is what the check says about one of its statements: its own verdict, except that a
+// check that failed on another of its statements first says nothing about this one.
+func (c CheckResult) verdictOn(id spec.ID) (Verdict, string) {
+	if (c.Verdict == Fail || c.Verdict == Warn) && !slices.Contains(c.Blamed, id) {
+		return NotRun, "inconclusive: " + c.Name + " failed on " + joinIDs(c.Blamed) + " first"
+	}
+	return c.Verdict, c.Message
+}
+
+func joinIDs(ids []spec.ID) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = string(id)
+	}
+	return strings.Join(s, ", ")
 }
 
 func notTestableReason(st spec.Statement) string {

@@ -18,7 +18,12 @@ import (
 const (
 	entryVerdict = "gatehouse.verdict"
 	entryTrace   = "gatehouse.trace"
+	entryBlame   = "gatehouse.blame"
 )
+
+// blameEntry is the value of an entryBlame report entry: the statements a failure is attributed
+// to.
+type blameEntry []spec.ID
 
 // verdictEntry is the value of an entryVerdict report entry.
 type verdictEntry struct {

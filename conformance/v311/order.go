@@ -18,15 +18,23 @@ var _ = describe("Message ordering", func() {
 			const n = 8
 			for q := packet.QoS0; q <= 2; q++ {
 				for i := range n {
-					c.PublishMsg(p, topic, fmt.Sprintf("q%d-%d", q, i), q, false)
+					c.PutMsg(p, topic, fmt.Sprintf("q%d-%d", q, i), q, false)
 				}
-				for i := range n {
+				seen := map[string]bool{}
+				for next := 0; next < n; {
 					in := c.AwaitPublish(sub, wire.PublishOn(topic))
-					want := fmt.Sprintf("q%d-%d", q, i)
-					if string(in.Payload) != want {
-						c.Failf("message %d of QoS %d arrived as %q, want %q: the order was not kept", i, q, in.Payload, want)
-					}
 					c.Ack(sub, in)
+					got := string(in.Payload)
+					if seen[got] {
+						// A repeat is not a reordering: QoS 1 allows duplicates, and duplicates of
+						// QoS 2 messages are judged by the exactly-once checks.
+						continue
+					}
+					if want := fmt.Sprintf("q%d-%d", q, next); got != want {
+						c.Failf("message %d of QoS %d arrived as %q, want %q: the order was not kept", next, q, got, want)
+					}
+					seen[got] = true
+					next++
 				}
 			}
 		})

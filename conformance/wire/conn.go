@@ -185,17 +185,24 @@ func (c *Conn) Send(p packet.Packet) error {
 // SendRaw writes bytes as they are: a packet built with packet.Build and mutations, several
 // packets at once, or a fragment. The trace shows them decoded when they decode.
 func (c *Conn) SendRaw(b []byte) error {
-	var p packet.Packet
-	if q, n, err := packet.Decode(b, c.Version(), 0); err == nil && n == len(b) {
-		p = q
+	q, n, err := packet.Decode(b, c.Version(), 0)
+	switch {
+	case err == nil && n == len(b):
+		return c.writeEvent(append([]byte(nil), b...), q, nil)
+	case err == nil:
+		err = fmt.Errorf("%d bytes after the %s", len(b)-n, q.Type())
 	}
-	return c.write(append([]byte(nil), b...), p)
+	return c.writeEvent(append([]byte(nil), b...), nil, err)
 }
 
-func (c *Conn) write(b []byte, p packet.Packet) error {
+func (c *Conn) write(b []byte, p packet.Packet) error { return c.writeEvent(b, p, nil) }
+
+// writeEvent writes b, recording it in the trace with the packet it decodes to, or why it does
+// not decode.
+func (c *Conn) writeEvent(b []byte, p packet.Packet, decodeErr error) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.trace.add(Event{At: time.Now(), Conn: c.opts.Name, Dir: Sent, Packet: p, Raw: b})
+	c.trace.add(Event{At: time.Now(), Conn: c.opts.Name, Dir: Sent, Packet: p, Raw: b, Err: decodeErr})
 	if err := c.nc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout)); err != nil {
 		return fmt.Errorf("wire: %s: %w", c.opts.Name, err)
 	}

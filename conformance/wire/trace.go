@@ -134,10 +134,15 @@ func (e Event) Line(start time.Time) string {
 		}
 		return b.String()
 	}
-	if e.Packet != nil {
+	switch {
+	case e.Packet != nil:
 		b.WriteString(Describe(e.Packet))
-	} else {
-		b.WriteString("(undecodable bytes)")
+	case len(e.Raw) > 0:
+		// Bytes that do not decode (sent on purpose, or a broker's defect): name the type the
+		// first byte claims.
+		fmt.Fprintf(&b, "(malformed %s, flags %04b)", packet.Type(e.Raw[0]>>4), e.Raw[0]&0x0F)
+	default:
+		b.WriteString("(no bytes)")
 	}
 	if e.Err != nil {
 		b.WriteString(" !! " + e.Err.Error())

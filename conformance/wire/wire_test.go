@@ -319,7 +319,8 @@ func TestSendRawIsTracedDecoded(t *testing.T) {
 	if _, err := sc.Read(buf); err != nil || buf[0] != 0xC3 {
 		t.Fatalf("server read %x, %v", buf, err)
 	}
-	if !strings.Contains(c.Trace().String(), "→ (undecodable bytes)  [c3 00]") {
+	if !strings.Contains(c.Trace().String(), "→ (malformed PINGREQ, flags 0011) !! PINGREQ fixed header flags") ||
+		!strings.Contains(c.Trace().String(), "[c3 00]") {
 		t.Fatalf("trace:\n%s", c.Trace())
 	}
 }
