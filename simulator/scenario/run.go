@@ -623,8 +623,16 @@ func (r *run) judge(ctx context.Context, st *Step, k int, e *Expectation, from t
 	if e.Kind == ExpectRetained && j.Verdict == Met {
 		j.Measurements = append(j.Measurements, report.MeasureDuration("time to match", now.Sub(from), report.AtMost(ms(e.Within))))
 	}
-	if j.Verdict == Failed && ctx.Err() != nil && now.Before(w.To) {
-		j.Observed += " (the run was stopped before the window ended)"
+	if final && ctx.Err() != nil && now.Before(w.To) {
+		// Stopped early (interrupted, or the run's time limit): what was only decidable at the
+		// window's end — an absence, an exact count, exactly-once delivery — was not decided.
+		stopped := fmt.Sprintf("the run was stopped at %s, before the window ended", w.off(now))
+		switch {
+		case j.Verdict == Failed && j.Observed != "":
+			j.Observed += " (" + stopped + ")"
+		case j.Verdict != Met || needsFullWindow(e):
+			j.Verdict, j.Observed = Failed, stopped
+		}
 	}
 	r.mu.Lock()
 	r.verdicts[[2]int{st.Index, k}] = &verdict{from: from, at: now, j: j}
@@ -634,6 +642,11 @@ func (r *run) judge(ctx context.Context, st *Step, k int, e *Expectation, from t
 		o = report.Fail
 	}
 	r.eventOutcome(stepSource(st), o, "%s: %s", e, o)
+}
+
+// needsFullWindow reports whether an expectation can only be met at the end of its window.
+func needsFullWindow(e *Expectation) bool {
+	return e.Kind == ExpectAbsent || e.Exactly >= 0 || e.Kind == ExpectDelivered
 }
 
 func (r *run) judgeRetained(ctx context.Context, e *Expectation, w Window, final bool) Judgement {
