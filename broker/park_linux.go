@@ -37,6 +37,12 @@ type parking struct {
 	id         int32       // key in poller.conns (under poller.mu)
 	timer      *time.Timer // keepalive while parked; created on first park
 	raw        syscall.RawConn
+
+	// readFn reads into buf, leaving n and err; built once so that a read allocates nothing.
+	readFn func(fd uintptr) bool
+	buf    []byte
+	n      int
+	err    error
 }
 
 // poller is the broker's epoll instance for parked connections. The epoll descriptor itself
@@ -76,19 +82,23 @@ func (c *conn) pollable() bool {
 		return false
 	}
 	c.pk.raw = raw
+	c.pk.readFn = func(fd uintptr) bool {
+		for {
+			c.pk.n, c.pk.err = syscall.Read(int(fd), c.pk.buf)
+			if c.pk.err != syscall.EINTR {
+				return true
+			}
+		}
+	}
 	return true
 }
 
 // readNow reads what the socket holds without waiting: again is true when there is nothing.
 func (c *conn) readNow(buf []byte) (n int, err error, again bool) {
-	rerr := c.pk.raw.Read(func(fd uintptr) bool {
-		for {
-			n, err = syscall.Read(int(fd), buf)
-			if err != syscall.EINTR {
-				return true
-			}
-		}
-	})
+	c.pk.buf = buf
+	rerr := c.pk.raw.Read(c.pk.readFn)
+	n, err = c.pk.n, c.pk.err
+	c.pk.buf, c.pk.err = nil, nil
 	switch {
 	case rerr != nil:
 		return 0, rerr, false
