@@ -26,6 +26,10 @@ var (
 	mosquittoImage string // gatehouse-mosquitto:dev; "" when mosquitto is not installed here
 	noMosquitto    string // why the mosquitto specs skip
 	gatehouseBin   string // the gatehouse CLI built for this machine
+
+	// The full conformance runs against the images take the better part of a minute, mostly
+	// waiting out deadlines: they start before the specs and run beside them.
+	conformGatehouse, conformMosquitto *cliRun
 )
 
 func TestContainers(t *testing.T) {
@@ -47,6 +51,20 @@ func TestContainers(t *testing.T) {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatal(err)
 	}
+	conformGatehouse = background(t, "conform", "--target", "image:"+gatehouseImage)
+	if mosquittoImage != "" {
+		conformMosquitto = background(t, "conform", "--target", "image:"+mosquittoImage)
+	}
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Containers")
+}
+
+// background starts a CLI run that outlives no test: it is killed when the test ends.
+func background(t *testing.T, args ...string) *cliRun {
+	r, err := runCLI(t.TempDir(), args...)
+	if err != nil {
+		t.Fatalf("gatehouse %v: %v", args, err)
+	}
+	t.Cleanup(r.kill)
+	return r
 }

@@ -98,10 +98,14 @@ func dial(o *mqtt.ClientOptions) (*client, bool) {
 			onConnect(c)
 		}
 	})
-	o.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+	onLost := o.OnConnectionLost
+	o.SetConnectionLostHandler(func(c mqtt.Client, err error) {
 		cl.mu.Lock()
 		cl.lost = append(cl.lost, err)
 		cl.mu.Unlock()
+		if onLost != nil {
+			onLost(c, err)
+		}
 	})
 	cl.c = mqtt.NewClient(o)
 	tok := cl.c.Connect()
@@ -170,4 +174,53 @@ func payloads(n int) []string {
 		out[i] = fmt.Sprintf("cmd-%02d", i+1)
 	}
 	return out
+}
+
+// keepConnected reconnects a client whenever it loses its connection, until the spec ends, and
+// calls up after each successful CONNECT. paho's own automatic reconnection is not used: it
+// resends stored messages while a connect handler may be publishing, and races with it; here
+// up runs once Connect has finished, resending included.
+func keepConnected(o *mqtt.ClientOptions, up func(mqtt.Client)) *client {
+	GinkgoHelper()
+	lost := make(chan struct{}, 1)
+	o.SetAutoReconnect(false)
+	o.SetConnectionLostHandler(func(mqtt.Client, error) {
+		select {
+		case lost <- struct{}{}:
+		default:
+		}
+	})
+	cl, _ := dial(o)
+	up(cl.c)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-lost:
+			}
+			// Bounded: a broker that never comes back ends the loop after a minute.
+			for attempt := 0; attempt < 200; attempt++ {
+				tok := cl.c.Connect()
+				if tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+					up(cl.c)
+					break
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+		}
+	}()
+	DeferCleanup(func() {
+		close(stop)
+		wg.Wait()
+	})
+	return cl
 }

@@ -26,19 +26,14 @@ var _ = Describe("a paused broker", func() {
 		platform, _ := dial(clientOptions(c.Addr(), "platform", true).SetKeepAlive(30 * time.Second))
 		platform.subscribe("acs/site-1/gate/+/status")
 
-		// The gate: 2 s keepalive, a will saying it is offline, online again at every connection,
-		// reconnecting on its own. Its session is clean: paho resends, with DUP, a message
-		// published from the connect handler of a persistent session (it finds it in its store
-		// while resuming), which would blur what the broker did.
+		// The gate: 2 s keepalive, a will saying it is offline, online again after every
+		// connection, reconnecting on its own.
 		o := clientOptions(c.Addr(), pausedGate, true).
 			SetKeepAlive(2*time.Second).
 			SetPingTimeout(time.Second).
 			SetConnectTimeout(time.Second).
-			SetAutoReconnect(true).
-			SetMaxReconnectInterval(500*time.Millisecond).
-			SetWill(pausedStatus, offline, 1, true).
-			SetOnConnectHandler(func(c mqtt.Client) { c.Publish(pausedStatus, 1, true, online) })
-		gate, _ := dial(o)
+			SetWill(pausedStatus, offline, 1, true)
+		gate := keepConnected(o, func(c mqtt.Client) { c.Publish(pausedStatus, 1, true, online) })
 		Eventually(func() []string { return platform.live(pausedStatus) }).WithTimeout(5 * time.Second).
 			Should(Equal([]string{online}))
 

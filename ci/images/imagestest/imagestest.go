@@ -57,9 +57,16 @@ func ensure(t testing.TB, img images.Image) string {
 	return img.Tag
 }
 
+// T is what Derive needs of a test: a *testing.T, or GinkgoT() in a Ginkgo spec.
+type T interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
 // Derive builds a variant of an image (FROM base plus Dockerfile lines, e.g. another CMD) under
 // tag and removes it when the test ends.
-func Derive(t testing.TB, base, tag string, lines ...string) string {
+func Derive(t T, base, tag string, lines ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
