@@ -357,7 +357,7 @@ func (r *run) schedule(ctx context.Context) *sync.WaitGroup {
 		if en.marker {
 			if _, hasActions := last[en.step]; !hasActions {
 				r.event(stepSource(st), "window opens")
-				begin(st, time.Now())
+				begin(st, due)
 				close(stepDone[en.step])
 			}
 			continue
@@ -381,7 +381,11 @@ func (r *run) schedule(ctx context.Context) *sync.WaitGroup {
 				r.mu.Unlock()
 			}
 			if !started[en.step] {
-				begin(st, time.Now())
+				// The window opens when the step is due, not when the scheduler got to it: windows
+				// follow the plan, so one that ends where the next step begins ends before
+				// anything that step causes. (Only a fleet still starting moves it, to when the
+				// fleet is up.)
+				begin(st, due)
 			}
 			do := func() {
 				defer wg.Done()
