@@ -170,9 +170,12 @@ func TestADamagedPageIsFoundAtOpen(t *testing.T) {
 	if err != nil {
 		expectErr(t, err, path, ErrCorrupt)
 		// The failed Open released the file: it can be opened again.
-		s, err = Open(path, Options{SkipCheck: true, LockTimeout: 50 * time.Millisecond})
+		again, err := Open(path, Options{SkipCheck: true, LockTimeout: 50 * time.Millisecond})
 		if errors.Is(err, ErrLocked) {
 			t.Fatalf("a failed Open kept the file locked: %v", err)
+		}
+		if err == nil {
+			again.Close()
 		}
 		return
 	}
