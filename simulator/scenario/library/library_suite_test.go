@@ -3,6 +3,7 @@ package library_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -72,6 +73,19 @@ var _ = BeforeSuite(func() {
 	wg.Wait()
 })
 
+// keep writes a record's report where it survives the test, for a failure message to point at.
+func keep(rec *report.Record) string {
+	dir, err := os.MkdirTemp("", "gatehouse-library-"+report.Slug(rec.Name)+"-")
+	if err != nil {
+		return err.Error()
+	}
+	p, err := report.WriteDir(dir, "scenario library", rec)
+	if err != nil {
+		return err.Error()
+	}
+	return p.HTML
+}
+
 // failures lists what went wrong in a record, for a readable spec failure.
 func failures(rec *report.Record) string {
 	var b strings.Builder
@@ -98,7 +112,7 @@ var _ = Describe("scenarios/", func() {
 			Expect(rec.Seed).NotTo(BeNil())
 			Expect(*rec.Seed).To(Equal(s.Seed), "the record must carry the seed that replays it")
 			Expect(rec.Cases).NotTo(BeEmpty())
-			Expect(rec.Outcome).To(Equal(s.Outcome), "scenario %s ended %s, its file states %s:\n%s", s.Name, rec.Outcome, s.Outcome, failures(rec))
+			Expect(rec.Outcome).To(Equal(s.Outcome), "scenario %s ended %s, its file states %s:\n%s\nfull report: %s", s.Name, rec.Outcome, s.Outcome, failures(rec), keep(rec))
 			for _, c := range rec.Cases {
 				if c.Name == "timeline" {
 					// A busy machine, not the scenario: say so, do not fail.
