@@ -169,6 +169,7 @@ type run struct {
 	clean     bool   // the device asks for a clean session on its first connection
 	base      string // {prefix}/{kind}/{id}: the device's topic base, once known
 	gone      bool   // the device stopped coming back: later phases are not exercised
+	cutShort  string // the first phase that did not run, when the run ended early
 	corrs     map[string][]string
 	nextCorr  int
 	identity  Identity // firmware and model, from the device's online status
@@ -249,8 +250,9 @@ func (r *run) certify() {
 		{"lost session", r.phaseResubscribe},
 		{"refused connection", r.phaseRefused},
 	}
-	for _, p := range phases {
+	for i, p := range phases {
 		if r.gone || r.ctx.Err() != nil {
+			r.cutShort = phases[i].name
 			break
 		}
 		r.log("phase: %s", p.name)

@@ -206,8 +206,7 @@ func sameMessageUse(a, b *packet.Publish) bool { return a != nil && sameMessage(
 
 // judgeAcks checks that every QoS 1 and 2 message the server sent was acknowledged on its
 // connection (unless the connection ended first: the message is then redelivered), with its
-// packet identifier, in order, and that the device acknowledges nothing it was not sent. It also
-// fails a PUBLISH that the device marked DUP although it never sent the message before.
+// packet identifier, in order, and that the device acknowledges nothing it was not sent.
 func (r *run) judgeAcks(evs []stage.Event, conns map[int]*connInfo) {
 	type sent struct {
 		idx  int
@@ -219,7 +218,6 @@ func (r *run) judgeAcks(evs []stage.Event, conns map[int]*connInfo) {
 	closedAt := map[int]time.Time{}
 	lastAt := time.Time{}
 	var pubackOrder, pubrecOrder = map[int][]int{}, map[int][]int{}
-	seenMsgs := map[string]bool{} // messages the device sent, by id+topic+payload
 	bad, judged := 0, 0
 	for _, e := range evs {
 		lastAt = e.At
@@ -243,15 +241,6 @@ func (r *run) judgeAcks(evs []stage.Event, conns map[int]*connInfo) {
 				}
 				byID[e.Conn][p.PacketID] = s
 				perConn[e.Conn] = append(perConn[e.Conn], s)
-			}
-			if e.Kind == stage.FromDevice && p.QoS > 0 {
-				key := fmt.Sprintf("%d|%s|%x", p.PacketID, p.Topic, p.Payload)
-				if p.Dup && !seenMsgs[key] && !r.seenContent(seenMsgs, p) {
-					bad++
-					r.fail(ReqDup, fmt.Sprintf("PUBLISH %d carried DUP=1 although the device had never sent it", p.PacketID), e.Index)
-				}
-				seenMsgs[key] = true
-				seenMsgs["content|"+p.Topic+"|"+string(p.Payload)] = true
 			}
 		case *packet.Puback, *packet.Pubrec:
 			if e.Kind != stage.FromDevice {
@@ -316,12 +305,6 @@ func (r *run) judgeAcks(evs []stage.Event, conns map[int]*connInfo) {
 	if judged > 0 && bad == 0 {
 		r.pass(ReqAcknowledges, fmt.Sprintf("%d QoS 1/2 messages to the device, each acknowledged with its identifier, in order", judged))
 	}
-}
-
-// seenContent reports whether the device sent the same topic and payload before (under any
-// identifier): a resend whose identifier changed is judged elsewhere, not as a DUP on a new message.
-func (r *run) seenContent(seen map[string]bool, p *packet.Publish) bool {
-	return seen["content|"+p.Topic+"|"+string(p.Payload)]
 }
 
 // judgeTopicAliases checks every PUBLISH's Topic Alias against the maximum the server announced

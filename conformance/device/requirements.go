@@ -134,9 +134,9 @@ var Requirements = []Requirement{
 	},
 	{
 		ID: ReqDup, Level: Must, Scope: Protocol,
-		Title: "sets DUP on every PUBLISH it sends again, and never on a first delivery",
-		V311:  []spec.ID{spec.V311_3_3_1_1, spec.V311_4_3_2_1, spec.V311_4_3_3_1},
-		V5:    []spec.ID{spec.V5_3_3_1_1, spec.V5_4_3_2_2, spec.V5_4_3_3_2},
+		Title: "sets DUP on every PUBLISH it sends again, so that a receiver can tell a resend from a new message",
+		V311:  []spec.ID{spec.V311_3_3_1_1},
+		V5:    []spec.ID{spec.V5_3_3_1_1},
 	},
 	{
 		ID: ReqQoS2, Level: Must, Scope: Protocol,

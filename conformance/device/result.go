@@ -151,8 +151,8 @@ func (r *run) verdict(q Requirement) RequirementResult {
 		case r.runErr != "" && r.version == "":
 			out.Outcome = report.Error
 			out.Message = "not judged: " + r.runErr
-		case r.runErr != "" || r.gone:
-			out.Message = "not exercised: the run ended early"
+		case r.runErr != "" || r.cutShort != "":
+			out.Message = "not exercised: the run ended early, before the phase " + r.cutShort
 			if r.runErr != "" {
 				out.Message += " (" + r.runErr + ")"
 			} else {

@@ -1,0 +1,331 @@
+package device_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/onsi/ginkgo/v2"
+
+	certdevice "github.com/gatehouse-iot/gatehouse/conformance/device"
+	"github.com/gatehouse-iot/gatehouse/conformance/device/firmwarebug"
+	"github.com/gatehouse-iot/gatehouse/internal/report"
+	"github.com/gatehouse-iot/gatehouse/simulator/device"
+	"github.com/gatehouse-iot/gatehouse/simulator/device/camera"
+	"github.com/gatehouse-iot/gatehouse/simulator/device/gate"
+	"github.com/gatehouse-iot/gatehouse/simulator/device/turnstile"
+	"github.com/gatehouse-iot/gatehouse/simulator/fault"
+)
+
+// Limits of the runs in these tests: devices with a 1s keepalive and fast reconnection, so that
+// a whole certification takes seconds. A paho client whose connection drops in the middle of its
+// session resumption can take its 10s write timeout to notice, hence the reconnect limit.
+const (
+	reconnectLimit = 20 * time.Second
+	runTimeout     = 3 * time.Minute
+)
+
+func fastConfig(profile, clientID string) certdevice.Config {
+	return certdevice.Config{
+		Profile: profile, ClientID: clientID, Listen: "127.0.0.1:0",
+		Timeout: runTimeout, ConnectTimeout: 20 * time.Second, ReconnectLimit: reconnectLimit,
+	}
+}
+
+// simDevice is a simulated device running in this process.
+type simDevice interface {
+	device.Device
+	SetPower(on bool) error
+}
+
+// variant is one device to certify: a kind, how it is broken (if at all), whether the certifier
+// reaches its physical side.
+type variant struct {
+	name     string
+	kind     string
+	physical bool
+	fault    string          // a simulator fault injected once the device runs
+	bug      firmwarebug.Bug // a firmware bug played by a shim between device and certifier
+}
+
+// newSim builds a simulated device of the kind, connected to broker.
+func newSim(kind, id, broker string) (simDevice, error) {
+	cfg := device.Config{
+		ID: id, Broker: broker, Keepalive: time.Second, Telemetry: 3 * time.Second,
+		ReconnectMin: 100 * time.Millisecond, ReconnectMax: time.Second, Seed: 7,
+	}
+	switch kind {
+	case device.KindGate:
+		return gate.New(cfg, gate.Config{Role: "exit", TravelTime: 200 * time.Millisecond, HoldTime: 30 * time.Second})
+	case device.KindTurnstile:
+		return turnstile.New(cfg, turnstile.Config{PassWindow: time.Second})
+	case device.KindCamera:
+		return camera.New(cfg, camera.Config{SnapshotSize: 4096, MotionTime: 200 * time.Millisecond})
+	}
+	return nil, fmt.Errorf("no simulated %s", kind)
+}
+
+// certifySim certifies a simulated device of the variant in this process and returns the result.
+func certifySim(v variant) (*certdevice.Result, error) {
+	id := v.kind + "-" + v.name
+	var d simDevice
+	var shim *firmwarebug.Shim
+	cfg := fastConfig(v.kind, id)
+	cfg.Listening = func(addr net.Addr) (certdevice.Physical, error) {
+		broker := "tcp://" + addr.String()
+		if v.bug != "" {
+			var err error
+			if shim, err = firmwarebug.Start(addr.String(), v.bug); err != nil {
+				return nil, err
+			}
+			broker = shim.URL()
+		}
+		var err error
+		if d, err = newSim(v.kind, id, broker); err != nil {
+			return nil, err
+		}
+		if err := d.Start(); err != nil {
+			return nil, err
+		}
+		if v.fault != "" {
+			if err := d.Inject(fault.Fault{Kind: v.fault}); err != nil {
+				return nil, err
+			}
+		}
+		if v.physical {
+			return certdevice.SimulatedPhysical(d), nil
+		}
+		return nil, nil
+	}
+	res, err := certdevice.Certify(context.Background(), cfg)
+	if d != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = d.Close(ctx)
+		cancel()
+	}
+	if shim != nil {
+		_ = shim.Close()
+	}
+	return res, err
+}
+
+// runAll runs fn for every item at once and returns the results by name.
+func runAll[T any](items []T, name func(T) string, fn func(T) (*certdevice.Result, error)) map[string]*certdevice.Result {
+	var mu sync.Mutex
+	out := map[string]*certdevice.Result{}
+	errs := map[string]error{}
+	var wg sync.WaitGroup
+	for _, it := range items {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer ginkgo.GinkgoRecover()
+			res, err := fn(it)
+			mu.Lock()
+			defer mu.Unlock()
+			out[name(it)], errs[name(it)] = res, err
+		}()
+	}
+	wg.Wait()
+	for n, err := range errs {
+		if err != nil {
+			ginkgo.Fail(fmt.Sprintf("%s: %v", n, err))
+		}
+	}
+	return out
+}
+
+// failedOthers lists the requirements other than except that failed, with their messages.
+func failedOthers(res *certdevice.Result, except ...string) []string {
+	var out []string
+outer:
+	for _, q := range res.Requirements {
+		for _, e := range except {
+			if q.ID == e {
+				continue outer
+			}
+		}
+		if q.Outcome.Failed() {
+			out = append(out, q.ID+": "+q.Message)
+		}
+	}
+	return out
+}
+
+// outcome returns the outcome of one requirement, "" when it is not in the result.
+func outcome(res *certdevice.Result, id string) report.Outcome {
+	q, ok := res.Requirement(id)
+	if !ok {
+		return ""
+	}
+	return q.Outcome
+}
+
+// explain is what a failed expectation prints: the summary and the trace.
+func explain(res *certdevice.Result) string {
+	if res == nil {
+		return "no result"
+	}
+	return res.Summary() + "\n" + strings.Join(res.Trace, "\n")
+}
+
+// lineFeeder writes a new numbered line to w every interval until stopped: the stream of
+// distinct messages a mosquitto_pub -l "device" publishes.
+type lineFeeder struct {
+	stop chan struct{}
+	done chan struct{}
+}
+
+func feedLines(w io.WriteCloser, prefix string, every time.Duration) *lineFeeder {
+	f := &lineFeeder{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		defer w.Close()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for i := 1; ; i++ {
+			select {
+			case <-f.stop:
+				return
+			case <-t.C:
+				if _, err := fmt.Fprintf(w, "%s %d\n", prefix, i); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	return f
+}
+
+func (f *lineFeeder) Stop() {
+	close(f.stop)
+	<-f.done
+}
+
+// process is a child process with its output collected and its end awaitable.
+type process struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex // protects output
+	output strings.Builder
+	lines  chan string // stdout lines as they come (bounded; extra lines are only collected)
+	exited chan struct{}
+	err    error
+}
+
+// startProcess runs a command; stdout lines are collected and offered on lines.
+func startProcess(cmd *exec.Cmd) (*process, error) {
+	p := &process{cmd: cmd, lines: make(chan string, 64), exited: make(chan struct{})}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = &lockedWriter{p: p}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			l := sc.Text()
+			p.mu.Lock()
+			p.output.WriteString(l + "\n")
+			p.mu.Unlock()
+			select {
+			case p.lines <- l:
+			default:
+			}
+		}
+	}()
+	go func() {
+		<-scanned
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+type lockedWriter struct{ p *process }
+
+func (w *lockedWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	return w.p.output.Write(b)
+}
+
+func (p *process) Output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.output.String()
+}
+
+// awaitLine returns the first stdout line containing marker, within timeout.
+func (p *process) awaitLine(marker string, timeout time.Duration) (string, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		select {
+		case l := <-p.lines:
+			if strings.Contains(l, marker) {
+				return l, nil
+			}
+		case <-p.exited:
+			return "", fmt.Errorf("the process exited before printing %q: %v\n%s", marker, p.err, p.Output())
+		case <-deadline.C:
+			return "", fmt.Errorf("no line with %q within %s:\n%s", marker, timeout, p.Output())
+		}
+	}
+}
+
+// wait waits for the process to end, within timeout; it kills it when it does not.
+func (p *process) wait(timeout time.Duration) (int, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-p.exited:
+	case <-t.C:
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		return -1, fmt.Errorf("did not end within %s:\n%s", timeout, p.Output())
+	}
+	if p.cmd.ProcessState == nil {
+		return -1, p.err
+	}
+	return p.cmd.ProcessState.ExitCode(), nil
+}
+
+// stop ends a long-running process: SIGTERM, then SIGKILL if it does not end in time.
+func (p *process) stop(grace time.Duration) {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(terminate)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-p.exited:
+	case <-t.C:
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// terminate asks a child process to stop cleanly.
+var terminate = syscall.SIGTERM
+
+// listenAddr extracts HOST:PORT from certify's "listening on HOST:PORT ..." line.
+func listenAddr(line string) string {
+	_, rest, _ := strings.Cut(line, "listening on ")
+	addr, _, _ := strings.Cut(rest, " ")
+	return addr
+}
