@@ -246,8 +246,10 @@ func (r *run) certify() {
 		{"physical events and QoS 2", r.phasePhysical},
 		{"power loss", r.phasePower},
 		{"MQTT 5.0 limits", r.phaseLimits5},
-		{"server DISCONNECT", r.phaseServerDisconnect},
 		{"lost session", r.phaseResubscribe},
+		// The last two may end the run for clients that do not try again (MQTT does not ask them
+		// to; the device contract does).
+		{"server DISCONNECT", r.phaseServerDisconnect},
 		{"refused connection", r.phaseRefused},
 	}
 	for i, p := range phases {
@@ -336,11 +338,21 @@ func (r *run) cycle(why string, answer *stage.Answer) (int, bool) {
 // comeBack waits for the device's next accepted connection after connection after, counting the
 // delay from trace index from, and records it under ReqReconnects.
 func (r *run) comeBack(after, from int, what string) (int, bool) {
+	return r.comeBackWithin(after, from, what, r.cfg.ReconnectLimit)
+}
+
+// comeBackWithin is comeBack with its own limit.
+func (r *run) comeBackWithin(after, from int, what string, limit time.Duration) (int, bool) {
 	began := time.Now()
 	if evs := r.tr.Events(from, from+1); len(evs) == 1 {
 		began = evs[0].At
 	}
-	n, connect, ok := r.awaitAccepted(after, from, r.cfg.ReconnectLimit)
+	n, connect, ok := r.awaitAccepted(after, from, limit)
+	if !ok && !r.prof.Contract {
+		r.gone = true
+		r.log("the device did not come back within %s %s (MQTT does not ask a client to; the run ends here)", limit, what)
+		return 0, false
+	}
 	if !ok {
 		r.fail(ReqReconnects, fmt.Sprintf("the device did not reconnect within %s %s", r.cfg.ReconnectLimit, what), from)
 		r.gone = true

@@ -17,6 +17,7 @@ import (
 	certdevice "github.com/gatehouse-iot/gatehouse/conformance/device"
 	"github.com/gatehouse-iot/gatehouse/conformance/device/firmwarebug"
 	"github.com/gatehouse-iot/gatehouse/internal/report"
+	"github.com/gatehouse-iot/gatehouse/internal/testenv"
 	"github.com/gatehouse-iot/gatehouse/simulator/device"
 	"github.com/gatehouse-iot/gatehouse/simulator/device/camera"
 	"github.com/gatehouse-iot/gatehouse/simulator/device/gate"
@@ -318,6 +319,21 @@ func (p *process) stop(grace time.Duration) {
 		_ = p.cmd.Process.Kill()
 		<-p.exited
 	}
+}
+
+// requireTool finds an external tool a spec needs; when it is missing the spec fails in CI
+// (CI=true) and is skipped elsewhere, both naming the command that installs it.
+func requireTool(name, install string) string {
+	p, err := testenv.LookTool(name)
+	if err == nil {
+		return p
+	}
+	msg := fmt.Sprintf("%s is required by this spec; install it with: %s", name, install)
+	if testenv.InCI() {
+		ginkgo.Fail(msg)
+	}
+	ginkgo.Skip(msg)
+	return ""
 }
 
 // terminate asks a child process to stop cleanly.

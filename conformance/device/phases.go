@@ -837,7 +837,11 @@ func (r *run) phaseServerDisconnect() {
 	default:
 		r.pass(ReqServerDisconnect, "the device sent nothing after the server's DISCONNECT", from, closed.Index)
 	}
-	r.comeBack(n, closed.Index, "after the server's DISCONNECT")
+	limit := r.cfg.ReconnectLimit
+	if !r.prof.Contract {
+		limit = min(limit, 5*time.Second)
+	}
+	r.comeBackWithin(n, closed.Index, "after the server's DISCONNECT", limit)
 }
 
 // phaseResubscribe answers a reconnection with Session Present 0 and expects every subscription
@@ -934,7 +938,11 @@ func (r *run) phaseRefused() {
 	default:
 		r.pass(ReqRefused, "the device sent nothing on the refused connection until the server closed it", refusal.Index)
 	}
-	r.comeBack(m, refusal.Index, "after a refused connection")
+	if r.prof.Contract {
+		// Trying again is the device contract's business (ReqReconnects); MQTT itself does not
+		// ask a client to, and many command-line clients give up.
+		r.comeBack(m, refusal.Index, "after a refused connection")
+	}
 }
 
 // finishEvents waits for the events that answer commands (a turnstile's timeout after

@@ -1,0 +1,134 @@
+package device_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"time"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+
+	certdevice "github.com/gatehouse-iot/gatehouse/conformance/device"
+	"github.com/gatehouse-iot/gatehouse/conformance/device/firmwarebug"
+	"github.com/gatehouse-iot/gatehouse/internal/report"
+	"github.com/gatehouse-iot/gatehouse/internal/testenv"
+)
+
+// A device built on another MQTT stack: Debian's mosquitto_sub and mosquitto_pub (libmosquitto)
+// acting as devices, certified on the protocol profile. They use the smallest keepalive
+// libmosquitto accepts (5s).
+type mosquittoDevice struct {
+	name    string
+	sub     bool   // mosquitto_sub (else mosquitto_pub -l fed a line every 300ms)
+	qos     int    // subscription or publication QoS
+	version string // mqttv311 or mqttv5
+	bug     firmwarebug.Bug
+}
+
+func (m mosquittoDevice) clientID() string { return "mosq-" + m.name }
+
+// certifyMosquitto certifies one mosquitto client in a child process.
+func certifyMosquitto(m mosquittoDevice, sub, pub string) (*certdevice.Result, error) {
+	id := m.clientID()
+	var proc *process
+	var feeder *lineFeeder
+	var shim *firmwarebug.Shim
+	cfg := fastConfig(certdevice.ProfileProtocol, id)
+	cfg.Listening = func(addr net.Addr) (certdevice.Physical, error) {
+		target := addr.String()
+		if m.bug != "" {
+			var err error
+			if shim, err = firmwarebug.Start(target, m.bug); err != nil {
+				return nil, err
+			}
+			target = shim.Addr()
+		}
+		host, port, _ := net.SplitHostPort(target)
+		args := []string{"-h", host, "-p", port, "-i", id, "-c", "-k", "5", "-q", strconv.Itoa(m.qos), "-V", m.version,
+			"--will-topic", "dev/" + id + "/status", "--will-payload", "offline", "--will-qos", "1", "--will-retain"}
+		var cmd *exec.Cmd
+		if m.sub {
+			cmd = exec.Command(sub, append(args, "-t", "dev/"+id+"/cmd/#", "-v")...)
+		} else {
+			cmd = exec.Command(pub, append(args, "-t", "dev/"+id+"/data", "-l")...)
+		}
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			return nil, err
+		}
+		if proc, err = startProcess(cmd); err != nil {
+			return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
+		}
+		if m.sub {
+			_ = stdin.Close()
+		} else {
+			feeder = feedLines(stdin, id+" reading", 300*time.Millisecond)
+		}
+		return nil, nil
+	}
+	res, err := certdevice.Certify(context.Background(), cfg)
+	if feeder != nil {
+		feeder.Stop()
+	}
+	if proc != nil {
+		proc.stop(5 * time.Second)
+	}
+	if shim != nil {
+		_ = shim.Close()
+	}
+	return res, err
+}
+
+var _ = ginkgo.Describe("certifying mosquitto clients as devices", ginkgo.Ordered, ginkgo.Label("mosquitto"), func() {
+	devices := []mosquittoDevice{
+		{name: "sub311", sub: true, qos: 2, version: "mqttv311"},
+		{name: "pub311-q1", qos: 1, version: "mqttv311"},
+		{name: "pub311-q2", qos: 2, version: "mqttv311"},
+		{name: "sub5", sub: true, qos: 2, version: "mqttv5"},
+		{name: "pub5-q1", qos: 1, version: "mqttv5"},
+		{name: "pub311-q2-republish", qos: 2, version: "mqttv311", bug: firmwarebug.QoS2Republish},
+	}
+	var results map[string]*certdevice.Result
+
+	ginkgo.BeforeAll(func() {
+		sub, pub := requireTool("mosquitto_sub", testenv.MosquittoInstall), requireTool("mosquitto_pub", testenv.MosquittoInstall)
+		results = runAll(devices, func(m mosquittoDevice) string { return m.name }, func(m mosquittoDevice) (*certdevice.Result, error) {
+			return certifyMosquitto(m, sub, pub)
+		})
+	})
+
+	ginkgo.DescribeTable("passes the protocol profile",
+		func(name string, exercised ...string) {
+			res := results[name]
+			gomega.Expect(res).NotTo(gomega.BeNil())
+			gomega.Expect(res.Failed()).To(gomega.BeFalse(), explain(res))
+			gomega.Expect(res.Outcome).To(gomega.Equal(report.Pass), explain(res))
+			for _, id := range exercised {
+				gomega.Expect(outcome(res, id)).To(gomega.Equal(report.Pass), "%s should have been exercised and passed\n%s", id, explain(res))
+			}
+		},
+		ginkgo.Entry("mosquitto_sub, 3.1.1, QoS 2 subscription: keepalive, will, receiving QoS 1 and 2", "sub311",
+			certdevice.ReqConnect, certdevice.ReqPackets, certdevice.ReqKeepalive, certdevice.ReqSilentServer,
+			certdevice.ReqAcknowledges, certdevice.ReqResubscribe, certdevice.ReqRefused),
+		ginkgo.Entry("mosquitto_pub, 3.1.1, QoS 1: resend with DUP", "pub311-q1",
+			certdevice.ReqKeepalive, certdevice.ReqResendQoS1, certdevice.ReqDup, certdevice.ReqPacketIDs, certdevice.ReqRefused),
+		ginkgo.Entry("mosquitto_pub, 3.1.1, QoS 2: exactly once across lost connections", "pub311-q2",
+			certdevice.ReqQoS2, certdevice.ReqDup, certdevice.ReqPacketIDs),
+		ginkgo.Entry("mosquitto_sub, 5.0: server DISCONNECT, Server Keep Alive, Topic Alias Maximum", "sub5",
+			certdevice.ReqAcknowledges, certdevice.ReqServerDisconnect, certdevice.ReqServerKeepalive, certdevice.ReqTopicAlias,
+			certdevice.ReqResubscribe, certdevice.ReqSilentServer),
+		ginkgo.Entry("mosquitto_pub, 5.0, QoS 1: Receive Maximum, resend", "pub5-q1",
+			certdevice.ReqReceiveMaximum, certdevice.ReqResendQoS1, certdevice.ReqDup),
+	)
+
+	ginkgo.It("catches a client that publishes a QoS 2 message again as a new message after reconnecting, and only that", func() {
+		res := results["pub311-q2-republish"]
+		q, _ := res.Requirement(certdevice.ReqQoS2)
+		gomega.Expect(q.Outcome).To(gomega.Equal(report.Fail), explain(res))
+		gomega.Expect(q.Message).To(gomega.ContainSubstring("exactly once is broken"))
+		gomega.Expect(failedOthers(res, certdevice.ReqQoS2)).To(gomega.BeEmpty(), explain(res))
+	})
+})
