@@ -115,18 +115,26 @@ func (c *conn) readNow(buf []byte) (n int, err error, again bool) {
 // serveEvents serves a connected TCP client until it has nothing to read, then parks it; the
 // poller calls it again on the next event. It cleans up when the connection ends.
 func (c *conn) serveEvents() {
+	// woken: the goroutine was started by an event, so data is probably waiting; after a burst
+	// that drained the socket, it is not, and a read attempt would only cost a system call.
+	woken := true
 	for {
 		if c.kicked.Load() {
 			c.endParked()
 			return
 		}
-		m, err, again := c.readNow(c.small[:])
-		if again {
-			if c.pk.timedOut.Swap(false) {
+		var m int
+		var err error
+		again := !woken
+		if woken {
+			m, err, again = c.readNow(c.small[:])
+			if again && c.pk.timedOut.Swap(false) {
 				c.readError(os.ErrDeadlineExceeded)
 				c.endParked()
 				return
 			}
+		}
+		if again {
 			// A client that was just active usually sends again soon (the next message, the
 			// acknowledgement of what it was sent): wait a little in Go's poller before parking,
 			// so that busy connections never pay for parking.
@@ -135,6 +143,7 @@ func (c *conn) serveEvents() {
 				if c.b.poller.park(c) {
 					return
 				}
+				woken = true
 				continue
 			}
 		}
@@ -144,6 +153,7 @@ func (c *conn) serveEvents() {
 			c.endParked()
 			return
 		}
+		woken = false
 	}
 }
 
