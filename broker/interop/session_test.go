@@ -1,7 +1,9 @@
 package interop_test
 
 import (
+	"context"
 	"fmt"
+	"net"
 
 	paho5 "github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -82,6 +84,63 @@ var _ = Describe("Resuming a persistent session", func() {
 			Expect(err).NotTo(HaveOccurred())
 			Expect(ack.SessionPresent).To(BeTrue())
 			Expect(receiveAll(again.msgs, len(want))).To(ConsistOf(want))
+		})
+
+	It("re-sends with DUP=1 to paho.mqtt.golang what was in flight when its connection dropped",
+		Label("MQTT-4.4.0-1", "MQTT-3.3.1-1"), func() {
+			b := brokertest.Start(GinkgoT())
+			type delivery struct {
+				payload string
+				dup     bool
+			}
+			got := make(chan delivery, 16)
+			handler := func(_ mqtt.Client, m mqtt.Message) { got <- delivery{string(m.Payload()), m.Duplicate()} }
+			// The first connection never acknowledges (auto-ack off) and is cut without DISCONNECT.
+			o, cut := droppable(pahoOptions(b.URL(), "billing").SetCleanSession(false).SetAutoAckDisabled(true).SetDefaultPublishHandler(handler))
+			c := pahoConnect(o)
+			tok := c.Subscribe(billingFilter, 1, handler)
+			Expect(tok.WaitTimeout(wait)).To(BeTrue())
+			pahoPublisher(b, "gate-01", "acs/s1/gate/gate-01/evt/charge", 1, false, "fee 2.50")
+			Expect(within(got, "the first delivery")).To(Equal(delivery{"fee 2.50", false}))
+			cut()
+			Eventually(b.Stats().ClientsConnected.Load).WithTimeout(wait).Should(BeZero())
+
+			pahoConnect(pahoOptions(b.URL(), "billing").SetCleanSession(false).SetDefaultPublishHandler(handler))
+			Expect(within(got, "the re-sent message")).To(Equal(delivery{"fee 2.50", true}), "re-sent with DUP=1")
+		})
+
+	It("re-sends with DUP=1 to paho.golang what was in flight when its connection dropped",
+		Label("MQTT-4.4.0-1", "MQTT-3.3.1-1"), func() {
+			b := brokertest.Start(GinkgoT())
+			expiry := uint32(300)
+			cp := &paho5.Connect{ClientID: "billing", KeepAlive: 30, Properties: &paho5.ConnectProperties{SessionExpiryInterval: &expiry}}
+			dups := make(chan bool, 16)
+			nc, err := net.DialTimeout("tcp", b.Addr(), wait)
+			Expect(err).NotTo(HaveOccurred())
+			// The first connection acknowledges nothing (manual acknowledgement, never given) and
+			// is terminated without DISCONNECT.
+			first := paho5.NewClient(paho5.ClientConfig{Conn: nc, EnableManualAcknowledgment: true, OnClientError: func(error) {},
+				OnPublishReceived: []func(paho5.PublishReceived) (bool, error){func(pr paho5.PublishReceived) (bool, error) {
+					dups <- pr.Packet.Duplicate()
+					return true, nil
+				}}})
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			_, err = first.Connect(ctx, cp)
+			Expect(err).NotTo(HaveOccurred())
+			_, err = first.Subscribe(ctx, &paho5.Subscribe{Subscriptions: []paho5.SubscribeOptions{{Topic: billingFilter, QoS: 1}}})
+			Expect(err).NotTo(HaveOccurred())
+			pahoPublisher(b, "gate-01", "acs/s1/gate/gate-01/evt/charge", 1, false, "fee 2.50")
+			Expect(within(dups, "the first delivery")).To(BeFalse())
+			first.TerminateConnectionForTest()
+			Eventually(first.Done()).WithTimeout(wait).Should(BeClosed())
+			Eventually(b.Stats().ClientsConnected.Load).WithTimeout(wait).Should(BeZero())
+
+			again, ack, err := dial5(b.Addr(), cp)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(ack.SessionPresent).To(BeTrue())
+			Expect(next(again.msgs, "the re-sent message").Payload).To(Equal("fee 2.50"))
+			Expect(again.dups()).To(Equal([]bool{true}), "re-sent with DUP=1")
 		})
 
 	for _, version := range []string{"mqttv311", "mqttv5"} {

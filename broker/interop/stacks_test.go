@@ -67,6 +67,19 @@ func next(ch <-chan message, what string) message {
 	return message{}
 }
 
+// within returns the next value on ch, failing the spec after wait.
+func within[T any](ch <-chan T, what string) T {
+	GinkgoHelper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(wait):
+		Fail(fmt.Sprintf("nothing within %s: waiting for %s", wait, what))
+	}
+	var zero T
+	return zero
+}
+
 // marker publishes a QoS 1 message on topic from a client of its own and returns once the broker
 // has acknowledged it: a subscriber that then receives the marker has already received every
 // message the broker routed to it before, so "nothing else came" is checked without sleeping.
@@ -145,6 +158,16 @@ func pahoPublisher(b *brokertest.Broker, id, topic string, qos byte, retain bool
 type client5 struct {
 	*paho5.Client
 	msgs chan message
+
+	mu  sync.Mutex // protects dup
+	dup []bool     // the DUP flag of every PUBLISH received, in order
+}
+
+// dups returns the DUP flags of the PUBLISH packets received so far.
+func (c *client5) dups() []bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]bool(nil), c.dup...)
 }
 
 // dial5 connects a paho.golang client to addr with cp. On success the client disconnects (with
@@ -158,6 +181,9 @@ func dial5(addr string, cp *paho5.Connect) (*client5, *paho5.Connack, error) {
 		Conn: nc,
 		OnPublishReceived: []func(paho5.PublishReceived) (bool, error){func(pr paho5.PublishReceived) (bool, error) {
 			p := pr.Packet
+			c.mu.Lock()
+			c.dup = append(c.dup, p.Duplicate())
+			c.mu.Unlock()
 			c.msgs <- message{Topic: p.Topic, Payload: string(p.Payload), QoS: p.QoS, Retained: p.Retain}
 			return true, nil
 		}},
@@ -207,6 +233,9 @@ func (c *client5) publish(topic string, qos byte, retain bool, payload string) (
 	defer cancel()
 	return c.Publish(ctx, &paho5.Publish{Topic: topic, QoS: qos, Retain: retain, Payload: []byte(payload)})
 }
+
+// paho5Connect is a clean-start CONNECT for id.
+func paho5Connect(id string) *paho5.Connect { return &paho5.Connect{ClientID: id, CleanStart: true} }
 
 func paho5Subscriber(b *brokertest.Broker, id, filter string, qos byte) <-chan message {
 	GinkgoHelper()
