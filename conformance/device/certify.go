@@ -177,13 +177,17 @@ type run struct {
 
 // finding is one observation about a requirement.
 type finding struct {
+	at           time.Time
 	verdict      report.Outcome // Pass, Fail, Warn or Skip (not exercised / not applicable)
 	text         string
 	evidence     []int // trace indexes the report quotes
 	measurements []report.Measurement
 }
 
-func (r *run) add(req string, f finding) { r.findings[req] = append(r.findings[req], f) }
+func (r *run) add(req string, f finding) {
+	f.at = time.Now()
+	r.findings[req] = append(r.findings[req], f)
+}
 
 func (r *run) pass(req, text string, ev ...int) {
 	r.add(req, finding{verdict: report.Pass, text: text, evidence: ev})

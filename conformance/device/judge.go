@@ -550,10 +550,17 @@ func (r *run) judgeStatusPerConnection(evs []stage.Event, conns map[int]*connInf
 	}
 }
 
-// judgeWill checks the will of every CONNECT of the device.
+// judgeWill checks the will of every CONNECT of the device; connections with the same problem
+// make one finding.
 func (r *run) judgeWill(evs []stage.Event, conns map[int]*connInfo) {
 	n, bad := 0, 0
 	want := r.base + "/status"
+	type seen struct {
+		conns []string
+		idx   []int
+	}
+	problems := map[string]*seen{}
+	var order []string
 	for _, e := range evs {
 		c, ok := e.Packet.(*packet.Connect)
 		if !ok || e.Kind != stage.FromDevice || conns[e.Conn] == nil || !conns[e.Conn].device {
@@ -577,8 +584,25 @@ func (r *run) judgeWill(evs []stage.Event, conns map[int]*connInfo) {
 		}
 		if problem != "" {
 			bad++
-			r.fail(ReqWill, fmt.Sprintf("connection %d: %s", e.Conn, problem), e.Index)
+			p, ok := problems[problem]
+			if !ok {
+				p = &seen{}
+				problems[problem] = p
+				order = append(order, problem)
+			}
+			p.conns = append(p.conns, fmt.Sprint(e.Conn))
+			if len(p.idx) < 3 {
+				p.idx = append(p.idx, e.Index)
+			}
 		}
+	}
+	for _, text := range order {
+		p := problems[text]
+		which := "connection " + p.conns[0]
+		if len(p.conns) > 1 {
+			which = "connections " + strings.Join(p.conns, ", ")
+		}
+		r.fail(ReqWill, which+": "+text, p.idx...)
 	}
 	if n > 0 && bad == 0 {
 		r.pass(ReqWill, fmt.Sprintf(`%d CONNECT packets, each with the will {"online":false} on %s, QoS 1, retained`, n, want))

@@ -34,9 +34,11 @@ type Finding struct {
 // RequirementResult is the verdict on one requirement.
 type RequirementResult struct {
 	Requirement
-	Outcome  report.Outcome // pass, fail, warn, or skip when not exercised
-	Message  string
-	Findings []Finding
+	// First and Last are when the first and the last finding about it were made.
+	First, Last time.Time
+	Outcome     report.Outcome // pass, fail, warn, or skip when not exercised
+	Message     string
+	Findings    []Finding
 }
 
 // Result is a whole certification.
@@ -144,6 +146,12 @@ func (r *run) verdict(q Requirement) RequirementResult {
 		}
 		out.Findings = append(out.Findings, ff)
 		out.Outcome = report.Worst(out.Outcome, o)
+		if out.First.IsZero() || f.at.Before(out.First) {
+			out.First = f.at
+		}
+		if f.at.After(out.Last) {
+			out.Last = f.at
+		}
 	}
 	if len(fs) == 0 {
 		out.Outcome = report.Skip
@@ -204,9 +212,12 @@ func (r *Result) Record() *report.Record {
 			Name:    fmt.Sprintf("[%s] %s: %s", strings.ToUpper(string(q.Level)), q.ID, q.Title),
 			Group:   r.Profile,
 			Outcome: q.Outcome,
-			Start:   r.Start,
+			Start:   q.First,
 			Message: q.Message,
 			Labels:  q.Labels(r.Identity.Protocol),
+		}
+		if !q.First.IsZero() {
+			c.Duration = q.Last.Sub(q.First)
 		}
 		var obs []string
 		for _, f := range q.Findings {

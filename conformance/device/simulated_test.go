@@ -1,12 +1,15 @@
 package device_test
 
 import (
+	"strings"
+
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
 
 	certdevice "github.com/gatehouse-iot/gatehouse/conformance/device"
 	"github.com/gatehouse-iot/gatehouse/conformance/device/firmwarebug"
 	"github.com/gatehouse-iot/gatehouse/internal/report"
+	"github.com/gatehouse-iot/gatehouse/internal/testenv"
 	"github.com/gatehouse-iot/gatehouse/simulator/fault"
 )
 
@@ -85,4 +88,34 @@ var _ = ginkgo.Describe("certifying simulated devices", ginkgo.Ordered, ginkgo.L
 		ginkgo.Entry("no resubscribe", "gate/no-resubscribe", certdevice.ReqResubscribe, "did not subscribe again"),
 		ginkgo.Entry("ack without correlation id", "camera/ack-without-corr", certdevice.ReqCommands, "acked without its corr"),
 	)
+
+	// The report is one self-contained page: opened alone in Chromium, with scripts off and
+	// nothing else fetched, it says which requirement failed and why.
+	ginkgo.It("writes a report that shows in a browser which requirement failed and why", func() {
+		var chromium string
+		for _, name := range chromiumNames {
+			if p, err := testenv.LookTool(name); err == nil {
+				chromium = p
+				break
+			}
+		}
+		if chromium == "" {
+			requireTool("chromium", "apt-get install -y chromium")
+		}
+		res := results["turnstile/wrong-will"]
+		text, open, requests := renderReport(chromium, res, ginkgo.GinkgoT().TempDir())
+		q, _ := res.Requirement(certdevice.ReqWill)
+		gomega.Expect(text).To(gomega.ContainSubstring("[MUST] will: leaves its offline will on its status topic"))
+		for _, line := range strings.Split(q.Message, "\n") {
+			gomega.Expect(text).To(gomega.ContainSubstring(strings.Join(strings.Fields(line), " ")))
+		}
+		gomega.Expect(text).To(gomega.ContainSubstring(`will on "acs/site-1/turnstile/turnstile-wrong-will/lwt", not on the status topic`))
+		gomega.Expect(text).To(gomega.ContainSubstring("firmware 1.4.2"), "the device's identity")
+		gomega.Expect(text).To(gomega.ContainSubstring("MQTT-3.1.2-9"), "the statement the failed requirement checks")
+		gomega.Expect(open).To(gomega.Equal(len(res.Failures())), "the failing requirements are open, the others folded")
+		gomega.Expect(requests).NotTo(gomega.BeEmpty(), "the network listener saw not even the page itself")
+		for _, u := range requests {
+			gomega.Expect(u).To(gomega.HavePrefix("file://"), "the page fetched %s; it must be self-contained", u)
+		}
+	})
 })

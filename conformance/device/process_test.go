@@ -1,0 +1,138 @@
+package device_test
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+
+	"github.com/gatehouse-iot/gatehouse/internal/report"
+)
+
+// gatehouse certify and gatehouse sim, each in its own process, as a vendor runs them: the
+// certifier prints the address it listens on, the simulated device (a one-device fleet) is
+// pointed at it and must come back by itself after every connection the certifier drops.
+var _ = ginkgo.Describe("gatehouse certify against gatehouse sim, separate processes", ginkgo.Ordered, ginkgo.Label("process"), func() {
+	type run struct {
+		kind   string
+		code   int
+		output string
+		report string // the report directory
+		err    error
+	}
+	var bin string
+	runs := map[string]*run{}
+
+	fleets := map[string]string{
+		"gate":      "{kind: gate, count: 1, id: gate-01, keepalive: 1s, telemetry: 3s, reconnect_min: 100ms, reconnect_max: 1s, role: exit}",
+		"turnstile": "{kind: turnstile, count: 1, id: turnstile-01, keepalive: 1s, telemetry: 3s, reconnect_min: 100ms, reconnect_max: 1s, pass_window: 1s}",
+		"camera":    "{kind: camera, count: 1, id: camera-01, keepalive: 1s, telemetry: 3s, reconnect_min: 100ms, reconnect_max: 1s, snapshot_size: 4096}",
+	}
+
+	certifyOne := func(kind string) *run {
+		r := &run{kind: kind, report: filepath.Join(ginkgo.GinkgoT().TempDir(), "report")}
+		dir := filepath.Dir(r.report)
+		fleet := filepath.Join(dir, "fleet.yaml")
+		if r.err = os.WriteFile(fleet, []byte("seed: 7\ngroups:\n  - "+fleets[kind]+"\n"), 0o644); r.err != nil {
+			return r
+		}
+		cert, err := startProcess(exec.Command(bin, "certify", "--profile", kind, "--client-id", kind+"-01",
+			"--listen", "127.0.0.1:0", "--report-dir", r.report, "--connect-timeout", "60s", "--reconnect-limit", "20s", "--timeout", "3m"))
+		if r.err = err; err != nil {
+			return r
+		}
+		line, err := cert.awaitLine("listening on", 20*time.Second)
+		if r.err = err; err != nil {
+			cert.stop(time.Second)
+			return r
+		}
+		sim, err := startProcess(exec.Command(bin, "sim", "--fleet", fleet, "--broker", "tcp://"+listenAddr(line), "--stats", "0"))
+		if r.err = err; err != nil {
+			cert.stop(time.Second)
+			return r
+		}
+		r.code, r.err = cert.wait(150 * time.Second)
+		r.output = cert.Output()
+		sim.stop(10 * time.Second)
+		return r
+	}
+
+	ginkgo.BeforeAll(func() {
+		var err error
+		bin, err = gexec.Build("github.com/gatehouse-iot/gatehouse/cmd/gatehouse")
+		gomega.Expect(err).NotTo(gomega.HaveOccurred(), "go build ./cmd/gatehouse")
+		done := make(chan *run, len(fleets))
+		for kind := range fleets {
+			go func() {
+				defer ginkgo.GinkgoRecover()
+				done <- certifyOne(kind)
+			}()
+		}
+		for range fleets {
+			r := <-done
+			runs[r.kind] = r
+		}
+	})
+
+	ginkgo.DescribeTable("certifies the simulated device and writes the report",
+		func(kind string) {
+			r := runs[kind]
+			gomega.Expect(r.err).NotTo(gomega.HaveOccurred())
+			gomega.Expect(r.code).To(gomega.Equal(0), r.output)
+			gomega.Expect(r.output).To(gomega.ContainSubstring("certify: "+kind+" "+kind+"-01: "), r.output)
+			gomega.Expect(r.output).To(gomega.ContainSubstring("firmware 1.4.2"))
+			for _, f := range []string{"report.html", "junit.xml", "trace.txt"} {
+				gomega.Expect(filepath.Join(r.report, f)).To(gomega.BeARegularFile())
+			}
+			b, err := os.ReadFile(filepath.Join(r.report, "certify-"+kind+"-"+kind+"-01.json"))
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			var rec report.Record
+			gomega.Expect(json.Unmarshal(b, &rec)).To(gomega.Succeed())
+			gomega.Expect(rec.Kind).To(gomega.Equal(report.KindCertify))
+			gomega.Expect(rec.Outcome).To(gomega.BeElementOf(report.Pass, report.Warn), r.output)
+			gomega.Expect(rec.Versions.Other).To(gomega.HaveKeyWithValue("firmware", "1.4.2"))
+			passed := 0
+			for _, c := range rec.Cases {
+				gomega.Expect(c.Outcome.Failed()).To(gomega.BeFalse(), "%s: %s", c.Name, c.Message)
+				if c.Outcome == report.Pass {
+					passed++
+				}
+			}
+			gomega.Expect(passed).To(gomega.BeNumerically(">=", 15), "requirements that passed")
+		},
+		ginkgo.Entry("gate", "gate"),
+		ginkgo.Entry("turnstile", "turnstile"),
+		ginkgo.Entry("camera", "camera"),
+	)
+
+	ginkgo.DescribeTable("refuses bad arguments with exit code 2, naming the problem",
+		func(want string, args ...string) {
+			p, err := startProcess(exec.Command(bin, append([]string{"certify"}, args...)...))
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			code, err := p.wait(20 * time.Second)
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			gomega.Expect(code).To(gomega.Equal(2), p.Output())
+			gomega.Expect(p.Output()).To(gomega.ContainSubstring(want))
+		},
+		ginkgo.Entry("an unknown profile", `profile "lift" is unknown (want one of camera, gate, protocol, turnstile)`, "--profile", "lift", "--client-id", "x"),
+		ginkgo.Entry("no client id", "client id is empty", "--profile", "gate"),
+		ginkgo.Entry("a bench file that does not parse", "no-such-bench.yaml", "--profile", "gate", "--bench", "no-such-bench.yaml"),
+		ginkgo.Entry("an address in use or malformed", "listen on 127.0.0.1:99999", "--profile", "gate", "--client-id", "x", "--listen", "127.0.0.1:99999"),
+	)
+
+	ginkgo.It("exits 1 with the failing requirements named when the device never comes", func() {
+		p, err := startProcess(exec.Command(bin, "certify", "--profile", "camera", "--client-id", "cam-x", "--listen", "127.0.0.1:0", "--connect-timeout", "1s"))
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		code, err := p.wait(30 * time.Second)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		gomega.Expect(code).To(gomega.Equal(1), p.Output())
+		gomega.Expect(p.Output()).To(gomega.ContainSubstring(`the device "cam-x" did not connect`))
+		gomega.Expect(strings.Count(p.Output(), "ERROR")).To(gomega.BeNumerically(">", 0))
+	})
+})
