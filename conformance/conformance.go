@@ -21,6 +21,7 @@ import (
 
 	// The checks register themselves with Ginkgo when their packages are loaded.
 	_ "github.com/gatehouse-iot/gatehouse/conformance/v311"
+	_ "github.com/gatehouse-iot/gatehouse/conformance/v5"
 )
 
 // Run runs the selected checks against cfg.Target in this process; see suite.Run.

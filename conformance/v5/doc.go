@@ -1,0 +1,198 @@
+// Package v5 holds the server-side checks of MQTT 5.0: each check is a Ginkgo spec declared with
+// the conformance framework (conformance/suite) and labelled with the normative statements it
+// checks. Importing the package registers the checks; conformance.Run and `gatehouse conform
+// --protocol 5.0` run them.
+//
+// Files follow the specification: connect.go (3.1, 3.2, 4.12), publish.go (3.3 and the QoS
+// flows of 4.3), properties.go (the PUBLISH properties a broker passes on, message expiry),
+// retain.go (3.3.1 retained messages and retain handling), will.go, session.go (3.1.2.4, 3.1.2.11,
+// 4.1, 4.4), subscribe.go (3.8 to 3.11, subscription identifiers, No Local), topics.go (1.5.4,
+// 4.7), alias.go (topic aliases), limits.go (Maximum Packet Size, Receive Maximum, flow control
+// of 4.9), framing.go (1.5.5, 2.1.3, 2.2, 3.12, 3.14, 3.15, 4.13), shared.go (4.8.2), order.go
+// (4.6) and transport.go (4.2, 6).
+//
+// Where MQTT 5.0 lets a broker choose between answers — close the connection with or without a
+// DISCONNECT first, refuse a subscription with a SUBACK code or by closing, deliver overlapping
+// subscriptions once or once per subscription — the checks accept each of them and say so.
+// Optional features (retained messages, QoS 1 and 2, wildcard, shared and identified
+// subscriptions, topic aliases) are read from the CONNACK of the run's probe: a check that needs
+// one calls c.Require and is "not supported" on a broker that announces it does not offer it.
+package v5
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-iot/gatehouse/conformance/spec"
+	"github.com/gatehouse-iot/gatehouse/conformance/suite"
+	"github.com/gatehouse-iot/gatehouse/conformance/wire"
+	"github.com/gatehouse-iot/gatehouse/packet"
+)
+
+// describe declares a group of MQTT 5.0 checks.
+func describe(text string, body func()) bool { return suite.Describe(spec.Version5, text, body) }
+
+// ids is suite.IDs, short for the many checks below.
+var ids = suite.IDs
+
+// v5 is the packet codec's version of every check in this package.
+const v5 = packet.V5
+
+// subscriber connects as role and subscribes to filters at qos, requiring every subscription to
+// be granted. A broker may grant a lower maximum QoS than requested (section 3.8.4): a check
+// that needs the QoS it asked for ends "not supported" then (see needQoS).
+func subscriber(c *suite.C, role string, qos packet.QoS, filters ...string) *wire.Conn {
+	conn, _ := c.Connect(role)
+	subscribe(c, conn, qos, filters...)
+	return conn
+}
+
+// subscribe subscribes conn to filters at qos with default options, as subscriber does.
+func subscribe(c *suite.C, conn *wire.Conn, qos packet.QoS, filters ...string) {
+	codes := c.Subscribe(conn, qos, filters...)
+	for i, code := range codes {
+		if code.IsError() {
+			c.Failf("%s: the broker refused the subscription to %q (SUBACK %s)", conn.Name(), filters[i], codeName(code))
+		}
+		needQoS(c, qos, packet.QoS(code))
+	}
+}
+
+// needQoS ends a check as "not supported" when the broker granted less than the check needs.
+func needQoS(c *suite.C, want, granted packet.QoS) {
+	if granted < want {
+		c.NotSupported("the broker grants at most QoS %d where QoS %d was requested (a lower grant is allowed)", granted, want)
+	}
+}
+
+// needQoSFeature ends a check as "not supported" when the broker's CONNACK announced a Maximum QoS
+// below qos.
+func needQoSFeature(c *suite.C, qos packet.QoS) {
+	switch qos {
+	case 1:
+		c.Require(suite.FeatureQoS1)
+	case 2:
+		c.Require(suite.FeatureQoS2)
+	}
+}
+
+// codeName prints a reason code with its value, e.g. "0x87 (not authorized)".
+func codeName(r packet.ReasonCode) string { return fmt.Sprintf("0x%02X (%s)", byte(r), r) }
+
+// closedWithout waits for the broker to close conn after a protocol violation and fails if a
+// packet of one of the types arrived first (the violation must not have been processed). The
+// broker may send DISCONNECT with a reason code of 0x80 or more before closing (section 4.13);
+// a DISCONNECT with a lower code there is wrong.
+func closedWithout(c *suite.C, conn *wire.Conn, forbidden ...packet.Type) {
+	if problem := closedProblem(c, conn, forbidden...); problem != "" {
+		c.Failf("%s", problem)
+	}
+}
+
+// closedProblem is closedWithout that says what is wrong instead of failing, for checks that
+// try several cases and report every case that fails.
+func closedProblem(c *suite.C, conn *wire.Conn, forbidden ...packet.Type) string {
+	if err := conn.ExpectClosed(c.Timeout()); err != nil {
+		return err.Error()
+	}
+	for _, p := range conn.Pending() {
+		for _, t := range forbidden {
+			if p.Type() == t {
+				return fmt.Sprintf("%s: the broker sent %s before closing the connection", conn.Name(), wire.Describe(p))
+			}
+		}
+		if d, ok := p.(*packet.Disconnect); ok && !d.Code.IsError() {
+			return fmt.Sprintf("%s: the broker closed the connection after a protocol violation with DISCONNECT %s, which is not an error code", conn.Name(), codeName(d.Code))
+		}
+	}
+	return ""
+}
+
+// failures collects what went wrong in the cases of a check that tries several, so that the
+// evidence shows every failing case, not only the first.
+type failures []string
+
+func (f *failures) add(name, problem string) {
+	if problem != "" {
+		*f = append(*f, name+": "+problem)
+	}
+}
+
+// report fails the check (as c, which may be a c.For view) when any case failed.
+func (f failures) report(c *suite.C) {
+	if len(f) > 0 {
+		c.Failf("%d case(s) failed:\n  %s", len(f), strings.Join(f, "\n  "))
+	}
+}
+
+// disconnectCode returns the reason code of the DISCONNECT the broker sent before closing conn,
+// and whether it sent one.
+func disconnectCode(conn *wire.Conn) (packet.ReasonCode, bool) {
+	for _, p := range conn.Pending() {
+		if d, ok := p.(*packet.Disconnect); ok {
+			return d.Code, true
+		}
+	}
+	return 0, false
+}
+
+// pub builds a PUBLISH.
+func pub(topic, payload string, qos packet.QoS, retain bool) *packet.Publish {
+	return &packet.Publish{Topic: topic, Payload: []byte(payload), QoS: qos, Retain: retain}
+}
+
+// props is a Connect option that changes the CONNECT's properties.
+func props(f func(p *packet.Properties)) func(*packet.Connect) {
+	return func(p *packet.Connect) { f(&p.Props) }
+}
+
+// expiry is a Connect option: a Session Expiry Interval of s seconds (Clean Start unchanged).
+func expiry(s uint32) func(*packet.Connect) {
+	return func(p *packet.Connect) {
+		p.Props.SessionExpiry = s
+		p.Props.Present.Add(packet.PropSessionExpiry)
+	}
+}
+
+// resume is a Connect option: Clean Start 0.
+func resume(p *packet.Connect) { p.CleanStart = false }
+
+// expiryWait is how long the checks of one-second expiry intervals (session, message) wait before
+// they look: the interval, plus a second because the intervals are whole seconds and a broker
+// may count them on a clock of one-second resolution, plus scheduling slack.
+const expiryWait = 2200 * time.Millisecond
+
+// elapse lets d pass. Checks of statements about time — a Will Delay Interval, a Session Expiry
+// Interval, a Message Expiry Interval, a keepalive — cannot observe them without letting the
+// interval run out; this is the only place where the package waits for time itself rather than
+// for an event, and the intervals it is used with are one second.
+func elapse(c *suite.C, d time.Duration) {
+	c.Step("letting %s pass", d)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.Context().Done():
+		c.Failf("interrupted while letting %s pass: %v", d, context.Cause(c.Context()))
+	}
+}
+
+// received returns every packet of type t the broker sent in the check so far, from the trace.
+func received(c *suite.C, t packet.Type) []wire.Event {
+	var out []wire.Event
+	for _, e := range c.Trace().Events() {
+		if e.Dir == wire.Received && e.Packet != nil && e.Packet.Type() == t {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// publishFor matches a PUBLISH on topic with a packet identifier.
+func publishID(topic string, id uint16) wire.Predicate {
+	return wire.And(wire.PublishOn(topic), wire.Where(fmt.Sprintf("packet id %d", id), func(p packet.Packet) bool {
+		return p.(*packet.Publish).PacketID == id
+	}))
+}

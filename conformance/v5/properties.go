@@ -1,0 +1,156 @@
+package v5
+
+import (
+	"strings"
+
+	"github.com/gatehouse-iot/gatehouse/conformance/spec"
+	"github.com/gatehouse-iot/gatehouse/conformance/suite"
+	"github.com/gatehouse-iot/gatehouse/conformance/wire"
+	"github.com/gatehouse-iot/gatehouse/packet"
+)
+
+// withExpiry is a PUBLISH with a Message Expiry Interval of s seconds.
+func withExpiry(p *packet.Publish, s uint32) *packet.Publish {
+	p.Props.MessageExpiry = s
+	p.Props.Present.Add(packet.PropMessageExpiry)
+	return p
+}
+
+var _ = describe("PUBLISH properties", func() {
+	suite.Must("forwards the Payload Format Indicator, Content Type, Response Topic and Correlation Data unchanged",
+		ids(spec.V5_3_3_2_4, spec.V5_3_3_2_20, spec.V5_3_3_2_15, spec.V5_3_3_2_16), func(c *suite.C) {
+			topic := c.Topic("req")
+			a := subscriber(c, "a", 1, topic)
+			b := subscriber(c, "b", 0, c.Topic("#"))
+			p, _ := c.Connect("pub")
+			m := &packet.Publish{Topic: topic, QoS: 1, Payload: []byte(`{"cmd":"open"}`)}
+			m.Props.PayloadFormat = 1
+			m.Props.ContentType = "application/json; charset=utf-8"
+			m.Props.ResponseTopic = c.Topic("reply", "gate-01")
+			m.Props.CorrelationData = []byte{0x00, 0xFF, 0x10, 'c', 'o', 'r', 'r'}
+			c.Put(p, m)
+			for _, s := range []*wire.Conn{a, b} {
+				in := c.AwaitPublish(s, wire.PublishOn(topic))
+				c.For(spec.V5_3_3_2_4).Expect(in.Props.Present.Has(packet.PropPayloadFormat) && in.Props.PayloadFormat == 1).To(BeTrue(), "%s: Payload Format Indicator 1", s.Name())
+				c.For(spec.V5_3_3_2_20).Expect(in.Props.ContentType).To(Equal(m.Props.ContentType), "%s: Content Type", s.Name())
+				c.For(spec.V5_3_3_2_15).Expect(in.Props.ResponseTopic).To(Equal(m.Props.ResponseTopic), "%s: Response Topic", s.Name())
+				c.For(spec.V5_3_3_2_16).Expect(in.Props.CorrelationData).To(Equal(m.Props.CorrelationData), "%s: Correlation Data", s.Name())
+				c.Ack(s, in)
+			}
+			c.Step("Payload Format Indicator 0 stays 0 (or absent, which means 0)")
+			m0 := &packet.Publish{Topic: topic, QoS: 0, Payload: []byte{0xFF, 0xFE}}
+			m0.Props.Present.Add(packet.PropPayloadFormat)
+			c.Send(p, m0)
+			in := c.AwaitPublish(a, wire.PublishWith(topic, m0.Payload))
+			c.For(spec.V5_3_3_2_4).Expect(in.Props.PayloadFormat).To(Equal(byte(0)), "Payload Format Indicator")
+		})
+
+	suite.Must("forwards every User Property unchanged and in order",
+		ids(spec.V5_3_3_2_17, spec.V5_3_3_2_18), func(c *suite.C) {
+			topic := c.Topic("evt")
+			sub := subscriber(c, "sub", 0, topic)
+			p, _ := c.Connect("pub")
+			user := []packet.UserProperty{{Key: "z", Value: "1"}, {Key: "a", Value: "2"}, {Key: "z", Value: "3"}, {Key: "site", Value: "north gate"},
+				{Key: "empty", Value: ""}, {Key: "ünï", Value: "çødé"}}
+			m := pub(topic, "x", 0, false)
+			m.Props.User = user
+			c.Send(p, m)
+			in := c.AwaitPublish(sub, wire.PublishOn(topic))
+			got := map[packet.UserProperty]int{}
+			for _, u := range in.Props.User {
+				got[u]++
+			}
+			for _, u := range user {
+				if got[u] == 0 {
+					c.For(spec.V5_3_3_2_17).Failf("User Property %q=%q is missing from the forwarded message (%v)", u.Key, u.Value, in.Props.User)
+				}
+				got[u]--
+			}
+			c.For(spec.V5_3_3_2_17).Expect(in.Props.User).To(HaveLen(len(user)), "User Properties forwarded")
+			c.For(spec.V5_3_3_2_18).Expect(in.Props.User).To(Equal(user), "order of the User Properties")
+		})
+
+	suite.Must("closes the connection on a Content Type or Response Topic that is not valid UTF-8",
+		ids(spec.V5_3_3_2_13, spec.V5_3_3_2_19), func(c *suite.C) {
+			for _, tc := range []struct {
+				name  string
+				id    spec.ID
+				props []byte
+			}{
+				{"a Content Type holding U+0000", spec.V5_3_3_2_19, stringProp(packet.PropContentType, []byte{'t', 0x00})},
+				{"a Response Topic holding an overlong encoding (C0 AF)", spec.V5_3_3_2_13, stringProp(packet.PropResponseTopic, []byte{'r', 0xC0, 0xAF})},
+			} {
+				c.Step("PUBLISH with %s", tc.name)
+				conn, _ := c.Connect("pub")
+				c.TrySendRaw(conn, rawPublish([]byte(c.Topic("s")), tc.props, []byte("x")))
+				closedWithout(c.For(tc.id), conn)
+			}
+		})
+
+	suite.Must("never forwards a Response Topic that holds a wildcard",
+		ids(spec.V5_3_3_2_14), func(c *suite.C) {
+			topic := c.Topic("req")
+			sub := subscriber(c, "sub", 0, topic)
+			for _, rt := range []string{c.Topic("reply", "+"), c.Topic("reply", "#")} {
+				c.Step("PUBLISH with Response Topic %q", rt)
+				p, _ := c.Connect("pub")
+				m := pub(topic, rt, 0, false)
+				m.Props.ResponseTopic = rt
+				c.Send(p, m)
+				// The broker may close the publisher (a protocol error) or drop the message; it
+				// must not pass the wildcard on.
+				if in, err := sub.ExpectPacket(c.Window(), wire.PublishWith(topic, []byte(rt))); err == nil {
+					if got := in.(*packet.Publish).Props.ResponseTopic; strings.ContainsAny(got, "+#") {
+						c.Failf("the broker forwarded a PUBLISH with Response Topic %q", got)
+					}
+				}
+			}
+		})
+
+	suite.Must("forwards what remains of the Message Expiry Interval, deletes copies that expired before delivery and completes QoS 2 flows regardless of expiry",
+		ids(spec.V5_3_3_2_5, spec.V5_3_3_2_6, spec.V5_4_3_3_7, spec.V5_4_3_3_13, spec.V5_4_3_3_8, spec.V5_3_8_4_8), func(c *suite.C) {
+			topic := c.Topic("evt")
+			online := subscriber(c, "online", 1, topic)
+			off, _ := c.Connect("off", c.Persistent())
+			subscribe(c, off, 1, topic)
+			c.Disconnect(off)
+			inflight, _ := c.Connect("inflight", c.Persistent())
+			subscribe(c, inflight, 2, c.Topic("q2"))
+			p, _ := c.Connect("pub")
+
+			c.Step("an online subscriber gets at most the interval the message was published with")
+			c.Put(p, withExpiry(pub(topic, "long", 1, false), 60))
+			in := c.AwaitPublish(online, wire.PublishWith(topic, []byte("long")))
+			c.For(spec.V5_3_3_2_6).Expect(in.Props.Present.Has(packet.PropMessageExpiry)).To(BeTrue(), "Message Expiry Interval present on the forwarded message")
+			c.For(spec.V5_3_3_2_6).Expect(in.Props.MessageExpiry).To(BeNumerically("<=", 60), "forwarded Message Expiry Interval")
+			c.Ack(online, in)
+			c.Put(p, withExpiry(pub(topic, "short", 1, false), 1))
+			c.Ack(online, c.AwaitPublish(online, wire.PublishWith(topic, []byte("short"))))
+
+			c.Step("a QoS 2 delivery is under way to 'inflight' when its 1 s expiry starts")
+			c.Put(p, withExpiry(pub(c.Topic("q2"), "charge", 2, false), 1))
+			sent := c.AwaitPublish(inflight, wire.PublishOn(c.Topic("q2")))
+			deliveredQoS(c, sent, 2)
+			c.Close(inflight)
+			c.Step("and the broker has received a QoS 2 PUBLISH with a 1 s expiry, not yet released")
+			held := c.NextID(p)
+			c.Send(p, withExpiry(&packet.Publish{Topic: c.Topic("in"), QoS: 2, PacketID: held, Payload: []byte("x")}, 1))
+			c.For(spec.V5_4_3_3_8).Await(p, wire.PubrecFor(held))
+
+			elapse(c, expiryWait)
+
+			off, _ = c.Connect("off", c.Persistent())
+			in = c.For(spec.V5_3_3_2_6).AwaitPublish(off, wire.PublishWith(topic, []byte("long")))
+			c.For(spec.V5_3_3_2_6).Expect(in.Props.MessageExpiry).To(BeNumerically("<=", 59), "Message Expiry Interval of a message that waited %s in the broker", expiryWait)
+			c.Ack(off, in)
+			c.For(spec.V5_3_3_2_5).AwaitNothing(off, wire.PublishWith(topic, []byte("short")))
+
+			inflight, _ = c.Connect("inflight", c.Persistent())
+			again := c.For(spec.V5_4_3_3_7).AwaitPublish(inflight, publishID(c.Topic("q2"), sent.PacketID))
+			c.Ack(inflight, again)
+
+			c.Send(p, &packet.Pubrel{PacketID: held})
+			comp := c.For(spec.V5_4_3_3_13).Await(p, wire.PubcompFor(held)).(*packet.Pubcomp)
+			c.For(spec.V5_4_3_3_13).Expect(comp.Code).To(Equal(packet.Success), "PUBCOMP reason code after the message expired")
+		})
+})
