@@ -18,7 +18,7 @@ var (
 
 var _ = Describe("gatehouse broker --metrics-listen", func() {
 	It("serves the broker's metrics at /metrics", func() {
-		bin, err := gexec.Build("github.com/gatehouse-iot/gatehouse/cmd/gatehouse")
+		bin, err := gexec.Build("github.com/gatehouse-iot/gatehouse/cmd/gatehouse", "-race")
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(gexec.CleanupBuildArtifacts)
 		s, err := gexec.Start(exec.Command(bin, "broker", "--listen", "127.0.0.1:0", "--allow-anonymous",

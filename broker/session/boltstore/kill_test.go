@@ -65,7 +65,7 @@ var _ = Describe("gatehouse broker --data-dir killed with SIGKILL", Ordered, fun
 	var bin string
 	BeforeAll(func() {
 		var err error
-		bin, err = gexec.Build("github.com/gatehouse-iot/gatehouse/cmd/gatehouse")
+		bin, err = gexec.Build("github.com/gatehouse-iot/gatehouse/cmd/gatehouse", "-race")
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(gexec.CleanupBuildArtifacts)
 	})
