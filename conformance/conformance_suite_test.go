@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-iot/gatehouse/broker"
 	"github.com/gatehouse-iot/gatehouse/broker/target"
 	"github.com/gatehouse-iot/gatehouse/conformance"
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/mutant"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/internal/testenv"
@@ -36,7 +37,12 @@ type childJob struct {
 	Target    string        `json:"target"`
 	Out       string        `json:"out"`
 	Timeout   time.Duration `json:"timeout"`
+	Window    time.Duration `json:"window"`
 	SlowDelay time.Duration `json:"slow_delay"`
+	// Mutation puts a mutant proxy with this defect between the checks and the target.
+	Mutation mutant.Mutation `json:"mutation"`
+	// Filter selects the checks (a Ginkgo label expression).
+	Filter string `json:"filter"`
 }
 
 func TestMain(m *testing.M) {
@@ -63,7 +69,7 @@ func child(jobJSON string) int {
 	if job.SlowDelay > 0 {
 		tg.Configure = func(c *broker.Config) { c.SlowConnackDelay = job.SlowDelay }
 	}
-	cfg := suite.Config{Versions: tested, Timeout: job.Timeout, NoColor: true}
+	cfg := suite.Config{Versions: tested, Timeout: job.Timeout, Window: job.Window, NoColor: true, LabelFilter: job.Filter}
 	conformance.Prepare(&tg, &cfg)
 	r, err := tg.Start(ctx)
 	if err != nil {
@@ -72,6 +78,20 @@ func child(jobJSON string) int {
 	}
 	defer r.Stop(context.Background())
 	cfg.Target = r
+	if job.Mutation != "" {
+		p, err := mutant.Start(r.Addr(), job.Mutation)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			return 2
+		}
+		defer p.Close()
+		front, _ := target.Parse(p.URL())
+		if cfg.Target, err = front.Start(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			return 2
+		}
+		cfg.WebSocketURL = p.WSURL()
+	}
 	res, err := conformance.Run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
@@ -201,8 +221,9 @@ func TestFaultModes(t *testing.T) {
 	faults := broker.Faults()
 	results := make([]*childResult, len(faults))
 	for i, f := range faults {
-		// A conforming broker answers in milliseconds; the checks the fault breaks wait this long.
-		job := childJob{Target: "embedded?fault=" + string(f), Timeout: 1500 * time.Millisecond}
+		// The reference broker answers in milliseconds; the checks the fault breaks wait this
+		// long, and a packet that must not arrive would arrive well within the window.
+		job := childJob{Target: "embedded?fault=" + string(f), Timeout: time.Second, Window: 150 * time.Millisecond}
 		if f == broker.FaultSlowConnack {
 			// Late (a hundred times the usual), but well within the deadline of every
 			// expectation; every check connects, so the delay adds up.
@@ -262,7 +283,7 @@ func judgeFault(t *testing.T, f broker.Fault, breaks conformance.Breaks, res *su
 func TestMosquitto(t *testing.T) {
 	t.Parallel()
 	testenv.Mosquitto(t)
-	res := startChild(t, childJob{Target: "mosquitto"}).wait(t)
+	res := startChild(t, childJob{Target: "mosquitto", Timeout: 1500 * time.Millisecond, Window: 150 * time.Millisecond}).wait(t)
 	for _, l := range res.Summary() {
 		t.Log(l)
 	}
@@ -306,4 +327,73 @@ func knownDeviations(path string) (map[string][]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// TestMutations puts each mutant proxy (conformance/internal/mutant) between the checks and the
+// reference broker and runs the checks of the statements the mutation breaks: each of them must
+// be caught by a check that fails on it. Together with TestFaultModes this shows every check
+// failing against a broker that breaks its statement: every server-testable statement of the
+// tested versions is broken by a fault mode or a mutation.
+func TestMutations(t *testing.T) {
+	t.Parallel()
+	names := make([]mutant.Mutation, 0, len(mutant.Mutations))
+	for m := range mutant.Mutations {
+		names = append(names, m)
+	}
+	slices.Sort(names)
+	// One run per mutation and group of at most four statements, so that no run waits long for
+	// many failing checks; a bounded number at a time keeps the machine usable.
+	const group = 4
+	sem := make(chan struct{}, 16)
+	runs := make(map[mutant.Mutation][]*childResult, len(names))
+	for _, m := range names {
+		ids := mutant.Mutations[m]
+		for start := 0; start < len(ids); start += group {
+			part := ids[start:min(start+group, len(ids))]
+			filter := make([]string, len(part))
+			for j, id := range part {
+				filter[j] = string(id)
+			}
+			sem <- struct{}{}
+			r := startChild(t, childJob{Target: "embedded", Mutation: m, Timeout: time.Second,
+				Window: 150 * time.Millisecond, Filter: strings.Join(filter, " || ")})
+			runs[m] = append(runs[m], r)
+			go func() {
+				<-r.done
+				<-sem
+			}()
+		}
+	}
+	broken := map[spec.ID]bool{}
+	for _, m := range names {
+		t.Run(string(m), func(t *testing.T) {
+			caught := map[spec.ID]int{}
+			for _, r := range runs[m] {
+				for _, c := range r.wait(t).Checks {
+					if c.Verdict == suite.Fail {
+						for _, id := range c.Blamed {
+							caught[id]++
+						}
+					}
+				}
+			}
+			for _, id := range mutant.Mutations[m] {
+				if caught[id] == 0 {
+					t.Errorf("%s breaks %s but no check failed on it", m, id)
+				}
+				broken[id] = true
+			}
+			t.Logf("%s: caught on %v", m, caught)
+		})
+	}
+	for _, b := range conformance.Faults {
+		for _, id := range b.Statements[spec.Version311] {
+			broken[id] = true
+		}
+	}
+	for _, s := range spec.MustCatalogue(spec.Version311) {
+		if s.TestableFrom(spec.SideServer) && !broken[s.ID] {
+			t.Errorf("MQTT 3.1.1 %s: no fault mode or mutation breaks it, so no check of it has been seen failing", s.ID)
+		}
+	}
 }

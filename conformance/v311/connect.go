@@ -13,7 +13,7 @@ var _ = describe("CONNECT and CONNACK", func() {
 	suite.Must("accepts a valid CONNECT with return code 0 and session present 0",
 		ids(spec.V311_3_1_4_4, spec.V311_3_2_2_1, spec.V311_7_1_1_1), func(c *suite.C) {
 			_, ack := c.Connect("dev")
-			c.Expect(ack.SessionPresent).To(BeFalse(), "session present with CleanSession 1")
+			c.For(spec.V311_3_2_2_1).Expect(ack.SessionPresent).To(BeFalse(), "session present with CleanSession 1")
 		})
 
 	suite.Must("sends CONNACK before anything else when packets follow the CONNECT at once",
@@ -61,10 +61,10 @@ var _ = describe("CONNECT and CONNACK", func() {
 			p := c.ConnectPacket("dev")
 			p.Version = 7 // no MQTT version has protocol level 7
 			c.Send(conn, p)
-			ack := c.Await(conn, wire.IsType(packet.TypeConnack)).(*packet.Connack)
-			c.Expect(ack.Code).To(Equal(packet.ConnRefusedProtocolVersion), "CONNACK return code")
-			c.Expect(ack.SessionPresent).To(BeFalse(), "session present with a non-zero return code")
-			c.AwaitClosed(conn)
+			ack := c.For(spec.V311_3_1_2_2).Await(conn, wire.IsType(packet.TypeConnack)).(*packet.Connack)
+			c.For(spec.V311_3_1_2_2).Expect(ack.Code).To(Equal(packet.ConnRefusedProtocolVersion), "CONNACK return code")
+			c.For(spec.V311_3_2_2_4).Expect(ack.SessionPresent).To(BeFalse(), "session present with a non-zero return code")
+			c.For(spec.V311_3_1_2_2, spec.V311_3_2_2_5).AwaitClosed(conn)
 		})
 
 	suite.Must("closes the connection when the reserved CONNECT flag is set",
@@ -164,10 +164,10 @@ var _ = describe("CONNECT and CONNACK", func() {
 			p := c.ConnectPacket("dev")
 			p.ClientID, p.CleanStart = "", false
 			c.Send(conn, p)
-			ack := c.Await(conn, wire.IsType(packet.TypeConnack)).(*packet.Connack)
-			c.Expect(ack.Code).To(Equal(packet.ConnRefusedIdentifierRejected), "CONNACK return code")
-			c.Expect(ack.SessionPresent).To(BeFalse(), "session present with a non-zero return code")
-			c.AwaitClosed(conn)
+			ack := c.For(spec.V311_3_1_3_8, spec.V311_3_1_3_9).Await(conn, wire.IsType(packet.TypeConnack)).(*packet.Connack)
+			c.For(spec.V311_3_1_3_8, spec.V311_3_1_3_9).Expect(ack.Code).To(Equal(packet.ConnRefusedIdentifierRejected), "CONNACK return code")
+			c.For(spec.V311_3_2_2_4).Expect(ack.SessionPresent).To(BeFalse(), "session present with a non-zero return code")
+			c.For(spec.V311_3_1_3_8, spec.V311_3_1_3_9, spec.V311_3_2_2_5).AwaitClosed(conn)
 		})
 
 	suite.Must("disconnects the existing client when another connects with the same ClientId",

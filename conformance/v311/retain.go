@@ -113,16 +113,21 @@ var _ = describe("Retained messages", func() {
 		})
 
 	suite.Must("keeps retained messages after the session that published them ends",
-		ids(spec.V311_3_1_2_7, spec.V311_3_3_1_5, spec.V311_3_3_1_6), func(c *suite.C) {
+		ids(spec.V311_3_1_2_7, spec.V311_3_3_1_5, spec.V311_3_3_1_6, spec.V311_3_1_2_8), func(c *suite.C) {
 			c.Require(suite.FeatureRetain)
-			topic := c.Topic("fw")
-			p, _ := c.Connect("dev")
+			topic, gone := c.Topic("fw"), c.Topic("gone")
+			watch := subscriber(c, "watch", 0, gone)
+			p, _ := c.Connect("dev", func(cp *packet.Connect) { cp.Will = &packet.Will{Topic: gone, Payload: []byte("x")} })
 			c.PutMsg(p, topic, "1.4.2", 1, true)
 			first := subscriber(c, "first", 1, topic)
 			c.Ack(first, retained(c, first, topic))
-			c.Disconnect(p)
+			c.Close(p)
+			// The will says the broker has closed the connection, ending the clean session.
+			if _, err := watch.ExpectPacket(c.Timeout(), wire.PublishOn(gone)); err != nil {
+				c.For(spec.V311_3_1_2_8).Failf("the will of the publisher: %v", err)
+			}
 			c.Step("the publisher's clean session has ended")
 			sub := subscriber(c, "sub", 1, topic)
-			c.AwaitPublish(sub, wire.PublishWith(topic, []byte("1.4.2")))
+			c.For(spec.V311_3_1_2_7).AwaitPublish(sub, wire.PublishWith(topic, []byte("1.4.2")))
 		})
 })

@@ -45,12 +45,12 @@ var _ = describe("SUBSCRIBE and SUBACK", func() {
 			conn, _ := c.Connect("dev")
 			for _, id := range []uint16{0xBEEF, 1, 0xFFFF} {
 				c.Send(conn, &packet.Subscribe{PacketID: id, Subscriptions: []packet.Subscription{{Filter: c.Topic("a"), QoS: 1}}})
-				ack := c.AwaitNext(conn)
+				ack := c.For(spec.V311_3_8_4_1).AwaitNext(conn)
 				sa, ok := ack.(*packet.Suback)
 				if !ok {
-					c.Failf("answer to SUBSCRIBE %d is %s, not SUBACK", id, wire.Describe(ack))
+					c.For(spec.V311_3_8_4_1).Failf("answer to SUBSCRIBE %d is %s, not SUBACK", id, wire.Describe(ack))
 				}
-				c.Expect(sa.PacketID).To(Equal(id), "SUBACK Packet Identifier")
+				c.For(spec.V311_3_8_4_2, spec.V311_2_3_1_7).Expect(sa.PacketID).To(Equal(id), "SUBACK Packet Identifier")
 			}
 		})
 
@@ -68,7 +68,7 @@ var _ = describe("SUBSCRIBE and SUBACK", func() {
 				case code == packet.SubackFailure:
 					c.Failf("the broker refused the valid subscription %q", filters[i].Filter)
 				case code > 2:
-					c.Failf("return code 0x%02X for %q is reserved", byte(code), filters[i].Filter)
+					c.For(spec.V311_3_9_3_2).Failf("return code 0x%02X for %q is reserved", byte(code), filters[i].Filter)
 				case packet.QoS(code) > filters[i].QoS:
 					c.For(spec.V311_3_8_4_5, spec.V311_3_9_3_1).Failf("return code %d for %q grants more than the requested QoS %d: the codes are not in the order of the filters, or wrong",
 						code, filters[i].Filter, filters[i].QoS)
@@ -161,12 +161,12 @@ var _ = describe("UNSUBSCRIBE and UNSUBACK", func() {
 			c.Subscribe(conn, 0, c.Topic("a"))
 			for _, f := range []string{c.Topic("a"), c.Topic("never-subscribed")} {
 				c.Send(conn, &packet.Unsubscribe{PacketID: 0xCAFE, Filters: []string{f}})
-				ack := c.AwaitNext(conn)
+				ack := c.For(spec.V311_3_10_4_4, spec.V311_3_10_4_5).AwaitNext(conn)
 				ua, ok := ack.(*packet.Unsuback)
 				if !ok {
-					c.Failf("answer to UNSUBSCRIBE of %q is %s, not UNSUBACK", f, wire.Describe(ack))
+					c.For(spec.V311_3_10_4_4, spec.V311_3_10_4_5).Failf("answer to UNSUBSCRIBE of %q is %s, not UNSUBACK", f, wire.Describe(ack))
 				}
-				c.Expect(ua.PacketID).To(Equal(uint16(0xCAFE)), "UNSUBACK Packet Identifier")
+				c.For(spec.V311_3_10_4_4, spec.V311_2_3_1_7).Expect(ua.PacketID).To(Equal(uint16(0xCAFE)), "UNSUBACK Packet Identifier")
 			}
 		})
 

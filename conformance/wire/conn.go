@@ -268,7 +268,7 @@ func (c *Conn) Connect(timeout time.Duration, p *packet.Connect) (*packet.Connac
 func (c *Conn) readLoop() {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	for {
-		raw, err := readFrame(br, c.opts.MaxPacketSize)
+		raw, err := ReadFrame(br, c.opts.MaxPacketSize)
 		if err != nil {
 			c.finish(err)
 			return
@@ -300,8 +300,10 @@ func (c *Conn) readLoop() {
 	}
 }
 
-// readFrame reads one whole packet — fixed header, remaining length, body — without decoding it.
-func readFrame(br *bufio.Reader, maxSize int) ([]byte, error) {
+// ReadFrame reads one whole packet — fixed header, remaining length, body — from br without
+// decoding it, refusing a packet larger than maxSize bytes. It fails on a remaining length longer
+// than four bytes, after which the stream cannot be framed any more.
+func ReadFrame(br *bufio.Reader, maxSize int) ([]byte, error) {
 	first, err := br.ReadByte()
 	if err != nil {
 		return nil, err
@@ -319,12 +321,12 @@ func readFrame(br *bufio.Reader, maxSize int) ([]byte, error) {
 			break
 		}
 		if i == packet.MaxVarintLen-1 {
-			return nil, fmt.Errorf("broker sent a remaining length longer than four bytes [% x]", frame)
+			return nil, fmt.Errorf("remaining length longer than four bytes [% x]", frame)
 		}
 		mult <<= 7
 	}
 	if len(frame)+n > maxSize {
-		return nil, fmt.Errorf("broker sent a packet of %d bytes, more than the limit of %d", len(frame)+n, maxSize)
+		return nil, fmt.Errorf("packet of %d bytes, more than the limit of %d", len(frame)+n, maxSize)
 	}
 	body := make([]byte, len(frame)+n)
 	copy(body, frame)
