@@ -504,9 +504,14 @@ func (d *decoder) step(s *Scenario, n ast.Node, index int) (st Step, ok, atOK bo
 		}
 		actionField = &f
 	}
+	d.actionBroken = false
 	if actionField != nil {
 		a, good := d.action(s, *actionField)
-		st.Action, ok = a, ok && good
+		if good {
+			st.Action = a
+		}
+		// A broken action is reported once; checks that refer to it say nothing more.
+		ok, d.actionBroken = ok && good, !good
 	}
 	var within time.Duration
 	withinGiven := false
@@ -942,7 +947,7 @@ func (d *decoder) expect(s *Scenario, st *Step, n ast.Node, stepWithin time.Dura
 	if within == 0 {
 		if l, isLoad := st.Action.(*LoadPhase); isLoad {
 			within = l.For + loadGrace
-		} else if ok && !stepWithinGiven {
+		} else if ok && !stepWithinGiven && !d.actionBroken {
 			d.errorf(n, "expect: missing key \"within\" (how long to wait, e.g. within: 3s)")
 			ok = false
 		}
@@ -1117,6 +1122,9 @@ func (d *decoder) ackResult(st *Step, f field) (string, bool) {
 			return r, true
 		}
 	}
+	if d.actionBroken {
+		return "", false
+	}
 	d.errorf(f.node, "ack: the step sends no command to be acked (ack goes with do: or a load with command:)")
 	return "", false
 }
@@ -1136,6 +1144,9 @@ func (d *decoder) delivered(st *Step, f field) bool {
 // correlated checks that the step's action has a result the run can wait for: an ack for a
 // command, an event for a stimulus (see eventFor).
 func (d *decoder) correlated(st *Step, f field, what string) bool {
+	if d.actionBroken {
+		return false
+	}
 	switch a := st.Action.(type) {
 	case *Command:
 		return true

@@ -48,6 +48,8 @@ type decoder struct {
 	// fleetBroken is set when a fleet group did not decode: its device ids are unknown, so
 	// "unknown device" messages about them would only repeat the fleet's own error.
 	fleetBroken bool
+	// actionBroken is set while the expectations of a step whose action did not decode are read.
+	actionBroken bool
 }
 
 func (d *decoder) errorf(n ast.Node, format string, args ...any) {
