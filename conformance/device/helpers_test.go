@@ -117,8 +117,9 @@ func certifySim(v variant) (*certdevice.Result, error) {
 	return res, err
 }
 
-// runAll runs fn for every item at once and returns the results by name.
-func runAll[T any](items []T, name func(T) string, fn func(T) (*certdevice.Result, error)) map[string]*certdevice.Result {
+// runAll runs fn for every item at once and returns the results and errors by name. It makes no
+// Ginkgo assertion: it may run outside any spec (see background).
+func runAll[T any](items []T, name func(T) string, fn func(T) (*certdevice.Result, error)) (map[string]*certdevice.Result, map[string]error) {
 	var mu sync.Mutex
 	out := map[string]*certdevice.Result{}
 	errs := map[string]error{}
@@ -127,21 +128,61 @@ func runAll[T any](items []T, name func(T) string, fn func(T) (*certdevice.Resul
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer ginkgo.GinkgoRecover()
 			res, err := fn(it)
 			mu.Lock()
 			defer mu.Unlock()
-			out[name(it)], errs[name(it)] = res, err
+			out[name(it)] = res
+			if err != nil {
+				errs[name(it)] = err
+			}
 		}()
 	}
 	wg.Wait()
-	for n, err := range errs {
-		if err != nil {
-			ginkgo.Fail(fmt.Sprintf("%s: %v", n, err))
+	return out, errs
+}
+
+// background is the work of one container — certifications that take seconds of waiting each —
+// started when the suite starts, so that the containers' runs overlap instead of following each
+// other; the container's BeforeAll waits for it.
+type background struct {
+	label string
+	fn    func()
+	once  sync.Once
+	done  chan struct{}
+}
+
+var backgrounds []*background
+
+// inBackground registers fn as the work of the container labelled label.
+func inBackground(label string, fn func()) *background {
+	b := &background{label: label, fn: fn, done: make(chan struct{})}
+	backgrounds = append(backgrounds, b)
+	return b
+}
+
+func (b *background) start() {
+	b.once.Do(func() {
+		go func() {
+			defer close(b.done)
+			b.fn()
+		}()
+	})
+}
+
+// wait starts the work if the suite did not, and waits for it.
+func (b *background) wait() {
+	b.start()
+	<-b.done
+}
+
+var _ = ginkgo.BeforeSuite(func() {
+	filter := ginkgo.GinkgoLabelFilter()
+	for _, b := range backgrounds {
+		if ginkgo.Label(b.label).MatchesLabelFilter(filter) {
+			b.start()
 		}
 	}
-	return out
-}
+})
 
 // failedOthers lists the requirements other than except that failed, with their messages.
 func failedOthers(res *certdevice.Result, except ...string) []string {

@@ -36,8 +36,11 @@ var _ = ginkgo.Describe("gatehouse certify against gatehouse sim, separate proce
 	}
 
 	certifyOne := func(kind string) *run {
-		r := &run{kind: kind, report: filepath.Join(ginkgo.GinkgoT().TempDir(), "report")}
-		dir := filepath.Dir(r.report)
+		dir, err := os.MkdirTemp("", "gatehouse-certify-")
+		r := &run{kind: kind, report: filepath.Join(dir, "report"), err: err}
+		if err != nil {
+			return r
+		}
 		fleet := filepath.Join(dir, "fleet.yaml")
 		if r.err = os.WriteFile(fleet, []byte("seed: 7\ngroups:\n  - "+fleets[kind]+"\n"), 0o644); r.err != nil {
 			return r
@@ -63,20 +66,26 @@ var _ = ginkgo.Describe("gatehouse certify against gatehouse sim, separate proce
 		return r
 	}
 
-	ginkgo.BeforeAll(func() {
-		var err error
-		bin, err = gexec.Build("github.com/gatehouse-iot/gatehouse/cmd/gatehouse")
-		gomega.Expect(err).NotTo(gomega.HaveOccurred(), "go build ./cmd/gatehouse")
+	var buildErr error
+	work := inBackground("process", func() {
+		if bin, buildErr = gexec.Build("github.com/gatehouse-iot/gatehouse/cmd/gatehouse"); buildErr != nil {
+			return
+		}
 		done := make(chan *run, len(fleets))
 		for kind := range fleets {
-			go func() {
-				defer ginkgo.GinkgoRecover()
-				done <- certifyOne(kind)
-			}()
+			go func() { done <- certifyOne(kind) }()
 		}
 		for range fleets {
 			r := <-done
 			runs[r.kind] = r
+		}
+	})
+
+	ginkgo.BeforeAll(func() {
+		work.wait()
+		gomega.Expect(buildErr).NotTo(gomega.HaveOccurred(), "go build ./cmd/gatehouse")
+		for _, r := range runs {
+			ginkgo.DeferCleanup(os.RemoveAll, filepath.Dir(r.report))
 		}
 	})
 

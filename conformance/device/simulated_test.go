@@ -28,9 +28,14 @@ var _ = ginkgo.Describe("certifying simulated devices", ginkgo.Ordered, ginkgo.L
 		{name: "ack-without-corr", kind: "camera", bug: firmwarebug.AckWithoutCorr},
 	}
 	var results map[string]*certdevice.Result
+	var errs map[string]error
+	work := inBackground("simulated", func() {
+		results, errs = runAll(variants, func(v variant) string { return v.kind + "/" + v.name }, certifySim)
+	})
 
 	ginkgo.BeforeAll(func() {
-		results = runAll(variants, func(v variant) string { return v.kind + "/" + v.name }, certifySim)
+		work.wait()
+		gomega.Expect(errs).To(gomega.BeEmpty())
 	})
 
 	ginkgo.DescribeTable("the reference devices fail no requirement",
