@@ -59,6 +59,17 @@ func TestContainers(t *testing.T) {
 	RunSpecs(t, "Containers")
 }
 
+// One top-level container, so that the specs run in this order (Ginkgo shuffles top-level
+// containers only): the conformance checks, which wait for the runs started before the specs,
+// come last and find them finished.
+var _ = Describe("Gatehouse containers", func() {
+	crashSpecs()
+	pauseSpecs()
+	partitionSpecs()
+	templateSpecs()
+	conformSpecs()
+})
+
 // background starts a CLI run that outlives no test: it is killed when the test ends.
 func background(t *testing.T, args ...string) *cliRun {
 	r, err := runCLI(t.TempDir(), args...)

@@ -47,41 +47,43 @@ func crashWithQueue(c *target.Container) (*client, bool) {
 	return dial(clientOptions(c.Addr(), gateID, false))
 }
 
-var _ = Describe("the reference broker image killed with SIGKILL", func() {
-	It("keeps sessions, subscriptions, queued QoS 1 messages and retained messages when its data directory is on a volume", func() {
-		// The image's default command keeps its data in /data, a volume that outlives the
-		// process: what a deployment of the broker does.
-		c := startBroker(gatehouseImage, target.ContainerOptions{})
-		gate, present := crashWithQueue(c)
+func crashSpecs() {
+	Describe("the reference broker image killed with SIGKILL", func() {
+		It("keeps sessions, subscriptions, queued QoS 1 messages and retained messages when its data directory is on a volume", func() {
+			// The image's default command keeps its data in /data, a volume that outlives the
+			// process: what a deployment of the broker does.
+			c := startBroker(gatehouseImage, target.ContainerOptions{})
+			gate, present := crashWithQueue(c)
 
-		By("the session is resumed (MQTT-3.2.2-2: CONNACK Session Present 1)")
-		Expect(present).To(BeTrue(), "the broker forgot %s's session across SIGKILL", gateID)
+			By("the session is resumed (MQTT-3.2.2-2: CONNACK Session Present 1)")
+			Expect(present).To(BeTrue(), "the broker forgot %s's session across SIGKILL", gateID)
 
-		By("every queued QoS 1 command is delivered, once and in order (MQTT-4.6.0-6)")
-		Eventually(gate.messages).WithTimeout(10 * time.Second).Should(HaveLen(queuedCount))
-		Expect(gate.live(cmdTopic)).To(Equal(payloads(queuedCount)))
+			By("every queued QoS 1 command is delivered, once and in order (MQTT-4.6.0-6)")
+			Eventually(gate.messages).WithTimeout(10 * time.Second).Should(HaveLen(queuedCount))
+			Expect(gate.live(cmdTopic)).To(Equal(payloads(queuedCount)))
 
-		By("the retained status is still there for a new subscriber")
-		watcher, _ := dial(clientOptions(c.Addr(), "watcher", true))
-		watcher.subscribe(statusTopic)
-		Eventually(watcher.messages).WithTimeout(5 * time.Second).Should(ContainElement(
-			received{Topic: statusTopic, Payload: `{"position":"closed"}`, Retained: true}))
-	})
-
-	It("loses them without a data directory, and says so with Session Present 0", func() {
-		// The same broker told to keep everything in memory: a crash loses what it owed. The
-		// protocol's promise then is only that the loss is visible: MQTT-3.2.2-3 (no session,
-		// Session Present 0), so that the gate knows to subscribe again.
-		c := startBroker(gatehouseImage, target.ContainerOptions{
-			Cmd: []string{"broker", "--listen", "0.0.0.0:1883", "--allow-anonymous"},
+			By("the retained status is still there for a new subscriber")
+			watcher, _ := dial(clientOptions(c.Addr(), "watcher", true))
+			watcher.subscribe(statusTopic)
+			Eventually(watcher.messages).WithTimeout(5 * time.Second).Should(ContainElement(
+				received{Topic: statusTopic, Payload: `{"position":"closed"}`, Retained: true}))
 		})
-		gate, present := crashWithQueue(c)
-		Expect(present).To(BeFalse(), "a broker without a data directory cannot have kept the session")
-		Consistently(gate.messages).WithTimeout(time.Second).Should(BeEmpty(),
-			"nothing can be delivered: the queue was in memory")
-		watcher, _ := dial(clientOptions(c.Addr(), "watcher", true))
-		watcher.subscribe(statusTopic)
-		Consistently(watcher.messages).WithTimeout(500*time.Millisecond).Should(BeEmpty(),
-			"the retained status was in memory")
+
+		It("loses them without a data directory, and says so with Session Present 0", func() {
+			// The same broker told to keep everything in memory: a crash loses what it owed. The
+			// protocol's promise then is only that the loss is visible: MQTT-3.2.2-3 (no session,
+			// Session Present 0), so that the gate knows to subscribe again.
+			c := startBroker(gatehouseImage, target.ContainerOptions{
+				Cmd: []string{"broker", "--listen", "0.0.0.0:1883", "--allow-anonymous"},
+			})
+			gate, present := crashWithQueue(c)
+			Expect(present).To(BeFalse(), "a broker without a data directory cannot have kept the session")
+			Consistently(gate.messages).WithTimeout(time.Second).Should(BeEmpty(),
+				"nothing can be delivered: the queue was in memory")
+			watcher, _ := dial(clientOptions(c.Addr(), "watcher", true))
+			watcher.subscribe(statusTopic)
+			Consistently(watcher.messages).WithTimeout(500*time.Millisecond).Should(BeEmpty(),
+				"the retained status was in memory")
+		})
 	})
-})
+}
