@@ -30,9 +30,13 @@ func TestLibrary(t *testing.T) {
 		t.Fatalf("no scenario in scenarios/: %v", err)
 	}
 	sort.Strings(files)
+	// Every run must have stopped all it started: observers, controllers, fleets, brokers.
+	ignore := goleak.IgnoreCurrent()
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Scenario library")
-	goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	goleak.VerifyNone(t, ignore,
+		// Ginkgo's own, started by RunSpecs.
+		goleak.IgnoreTopFunction("github.com/onsi/ginkgo/v2/internal/interrupt_handler.(*InterruptHandler).registerForInterrupts.func2"))
 }
 
 // parallel bounds how many scenarios run at once: enough to keep the suite short on a small
