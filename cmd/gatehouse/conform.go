@@ -1,12 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -40,6 +47,10 @@ type conformFlags struct {
 	seed        int64
 	verbose     bool
 	noColor     bool
+	parallel    int
+	// shard and resultFile make the process one shard of a parallel run (set by the parent).
+	shard      string
+	resultFile string
 }
 
 func newConformCmd() *cobra.Command {
@@ -81,8 +92,16 @@ Examples:
 	fl.Int64Var(&f.seed, "seed", 0, "order of the checks (0: from the clock); the report records it")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "print every check as it runs")
 	fl.BoolVar(&f.noColor, "no-color", false, "no colours in the console output")
+	fl.IntVar(&f.parallel, "parallel", defaultParallel, "processes running the checks at once against the one broker (1: in this process, with live output)")
+	fl.StringVar(&f.shard, "shard", "", "run shard I/N of the checks and write the result to --result-file (used by --parallel)")
+	fl.StringVar(&f.resultFile, "result-file", "", "where a shard writes its result (used by --parallel)")
+	_ = fl.MarkHidden("shard")
+	_ = fl.MarkHidden("result-file")
 	return cmd
 }
+
+// defaultParallel: the checks mostly wait on the broker, so a few processes share two cores well.
+const defaultParallel = 4
 
 func features() string {
 	names := make([]string, 0, len(suite.AllFeatures()))
@@ -129,6 +148,15 @@ func runConform(cmd *cobra.Command, f conformFlags) error {
 	if f.timeout <= 0 || f.window <= 0 {
 		return usageError(errors.New("--timeout and --window must be positive"))
 	}
+	if err := suite.CheckLabelFilter(f.labelFilter); err != nil {
+		return usageError(fmt.Errorf("--label-filter: %w", err))
+	}
+	if f.parallel < 1 {
+		return usageError(fmt.Errorf("--parallel %d: want 1 or more", f.parallel))
+	}
+	if f.shard != "" {
+		return runShard(cmd, f, tg, cfg)
+	}
 
 	conformance.Prepare(&tg, &cfg)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -145,7 +173,12 @@ func runConform(cmd *cobra.Command, f conformFlags) error {
 		_ = running.Stop(sctx)
 	}()
 	cfg.Target = running
-	res, err := conformance.Run(ctx, cfg)
+	var res *suite.Result
+	if f.parallel > 1 {
+		res, err = runParallel(ctx, cmd, f, running, cfg)
+	} else {
+		res, err = conformance.Run(ctx, cfg)
+	}
 	if err != nil {
 		return err
 	}
@@ -165,4 +198,145 @@ func runConform(cmd *cobra.Command, f conformFlags) error {
 		return &exitError{code: 1, err: errors.New("conform: at least one MUST check failed")}
 	}
 	return nil
+}
+
+// runParallel runs the checks in f.parallel child processes of this binary, each a shard of the
+// checks, all against the broker this process started, and merges their results. The broker
+// under test is shared, which the checks are written for: each uses its own client identifiers
+// and topics.
+func runParallel(ctx context.Context, cmd *cobra.Command, f conformFlags, running target.Running, cfg suite.Config) (*suite.Result, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("conform: find this program to run its shards: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "gatehouse-conform-")
+	if err != nil {
+		return nil, fmt.Errorf("conform: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	if ep, ok := running.(target.Endpoints); ok && cfg.WebSocketURL == "" {
+		// The shards reach the broker by URL only; tell them of its WebSocket listener too.
+		cfg.WebSocketURL = ep.Endpoints()[target.TransportWS]
+	}
+	seed := f.seed
+	if seed == 0 {
+		seed = time.Now().UnixNano() % 1_000_000_000
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "running the checks in %d processes against %s (seed %d)\n", f.parallel, running.URL(), seed)
+	type shard struct {
+		out  bytes.Buffer
+		file string
+		err  error
+	}
+	shards := make([]*shard, f.parallel)
+	var wg sync.WaitGroup
+	for i := range shards {
+		s := &shard{file: filepath.Join(dir, fmt.Sprintf("shard-%d.json", i))}
+		shards[i] = s
+		args := []string{"conform", "--target", running.URL(), "--shard", fmt.Sprintf("%d/%d", i, f.parallel),
+			"--result-file", s.file, "--protocol", f.protocol, "--timeout", f.timeout.String(), "--window", f.window.String(),
+			"--seed", strconv.FormatInt(seed, 10), "--no-color"}
+		if f.labelFilter != "" {
+			args = append(args, "--label-filter", f.labelFilter)
+		}
+		for _, w := range f.without {
+			args = append(args, "--without", w)
+		}
+		if cfg.WebSocketURL != "" {
+			args = append(args, "--websocket-url", cfg.WebSocketURL)
+		}
+		if cfg.DeniedTopic != "" {
+			args = append(args, "--denied-topic", cfg.DeniedTopic)
+		}
+		for flag, v := range map[string]string{"--ca-file": f.caFile, "--cert-file": f.certFile, "--key-file": f.keyFile} {
+			if v != "" {
+				args = append(args, flag, v)
+			}
+		}
+		if f.insecure {
+			args = append(args, "--insecure")
+		}
+		c := exec.CommandContext(ctx, exe, args...)
+		c.Stdout, c.Stderr = &s.out, &s.out
+		c.Env = os.Environ()
+		if u, p, ok := running.Credentials(); ok {
+			// Credentials go through the environment, not the command line other users can read.
+			c.Env = append(c.Env, shardUserEnv+"="+u, shardPasswordEnv+"="+p)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.err = c.Run()
+		}()
+	}
+	wg.Wait()
+	parts := make([]*suite.Result, 0, len(shards))
+	for i, s := range shards {
+		b, err := os.ReadFile(s.file)
+		if err != nil {
+			return nil, fmt.Errorf("conform: shard %d/%d gave no result (%v): %w\n%s", i, f.parallel, s.err, err, s.out.String())
+		}
+		var r suite.Result
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("conform: shard %d/%d: %w", i, f.parallel, err)
+		}
+		parts = append(parts, &r)
+	}
+	res, err := suite.Merge(parts...)
+	if err != nil {
+		return nil, fmt.Errorf("conform: %w", err)
+	}
+	res.Broker = running.Name()
+	printFailures(cmd.OutOrStdout(), res)
+	return res, nil
+}
+
+// Credentials handed to shards.
+const (
+	shardUserEnv     = "GATEHOUSE_CONFORM_USERNAME"
+	shardPasswordEnv = "GATEHOUSE_CONFORM_PASSWORD"
+)
+
+// runShard is a shard of a parallel run: the checks of shard I/N against the parent's broker,
+// written as JSON to --result-file.
+func runShard(cmd *cobra.Command, f conformFlags, tg target.Target, cfg suite.Config) error {
+	var err error
+	if _, err = fmt.Sscanf(f.shard, "%d/%d", &cfg.Shard, &cfg.Shards); err != nil || f.resultFile == "" {
+		return usageError(fmt.Errorf("--shard %q: want I/N with --result-file", f.shard))
+	}
+	if u, ok := os.LookupEnv(shardUserEnv); ok {
+		tg.Username, tg.Password = u, os.Getenv(shardPasswordEnv)
+	}
+	cfg.Quiet = true
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if cfg.Target, err = tg.Start(ctx); err != nil {
+		return err
+	}
+	res, err := conformance.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("conform: shard result: %w", err)
+	}
+	if err := os.WriteFile(f.resultFile, b, 0o600); err != nil {
+		return fmt.Errorf("conform: shard result: %w", err)
+	}
+	return nil
+}
+
+// printFailures prints what a parallel run's shards did not show: each failed or warned check
+// with its message and packet trace.
+func printFailures(w io.Writer, res *suite.Result) {
+	for _, c := range res.Checks {
+		if c.Verdict != suite.Fail && c.Verdict != suite.Warn {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s %s\n  %s\n  %s\n", strings.ToUpper(string(c.Verdict)), c.Name, c.Location, c.Message)
+		for _, l := range c.Trace {
+			fmt.Fprintln(w, "    "+l)
+		}
+	}
 }

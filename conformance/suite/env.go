@@ -137,6 +137,12 @@ type Config struct {
 	Verbose bool
 	// NoColor turns colours off in the console output.
 	NoColor bool
+	// Shard and Shards split the checks over Shards processes running at once against the same
+	// broker: this process runs the checks whose declaration index modulo Shards is Shard
+	// (see Merge). Zero Shards runs every check.
+	Shard, Shards int
+	// Quiet prints nothing while the checks run (a shard's parent reports for it).
+	Quiet bool
 }
 
 // newEnv builds the environment of a run: connection settings from the target, capabilities from

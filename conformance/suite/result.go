@@ -337,3 +337,35 @@ func firstLine(s string) string {
 
 // seedString formats the seed for reports.
 func (r *Result) seedString() string { return strconv.FormatInt(r.Seed, 10) }
+
+// Merge combines the results of the shards of one run (Config.Shard) into the result of the
+// whole run: every check once, verdicts per statement over all of them.
+func Merge(parts ...*Result) (*Result, error) {
+	if len(parts) == 0 {
+		return nil, fmt.Errorf("suite: nothing to merge")
+	}
+	r := *parts[0]
+	r.Checks = nil
+	seen := map[string]bool{}
+	for _, p := range parts {
+		if p.Start.Before(r.Start) {
+			r.Start = p.Start
+		}
+		if p.End.After(r.End) {
+			r.End = p.End
+		}
+		for _, c := range p.Checks {
+			if c.Verdict == NotRun && seen[c.Name] {
+				continue
+			}
+			if seen[c.Name] {
+				return nil, fmt.Errorf("suite: check %q ran in two shards", c.Name)
+			}
+			seen[c.Name] = true
+			r.Checks = append(r.Checks, c)
+		}
+	}
+	sort.SliceStable(r.Checks, func(i, j int) bool { return r.Checks[i].Name < r.Checks[j].Name })
+	r.Statements = statements(r.Versions, r.Checks)
+	return &r, nil
+}

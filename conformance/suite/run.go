@@ -46,6 +46,18 @@ var run struct {
 	mu     sync.Mutex
 	env    *Env
 	report *types.Report
+
+	// shard and shards select the checks of this process when a run is split over processes;
+	// next counts the checks declared so far. Ginkgo builds the tree on one goroutine, in the
+	// same order in every process of one binary, so the split is the same everywhere.
+	shard, shards, next int
+}
+
+// inShard reports whether the check being declared belongs to this process's shard.
+func inShard() bool {
+	i := run.next
+	run.next++
+	return run.shards <= 1 || i%run.shards == run.shard
 }
 
 func currentEnv() *Env {
@@ -120,6 +132,13 @@ func RunSpecs(ctx context.Context, t ginkgo.GinkgoTestingT, cfg Config, gcfg *Gi
 		return nil, fmt.Errorf("suite: the conformance suite already ran in this process (Ginkgo runs one suite per process)")
 	}
 	run.env = env
+	if cfg.Shards > 1 {
+		if cfg.Shard < 0 || cfg.Shard >= cfg.Shards {
+			run.mu.Unlock()
+			return nil, fmt.Errorf("suite: shard %d of %d does not exist", cfg.Shard, cfg.Shards)
+		}
+		run.shard, run.shards = cfg.Shard, cfg.Shards
+	}
 	run.mu.Unlock()
 
 	sc, rc := types.NewDefaultSuiteConfig(), types.NewDefaultReporterConfig()
@@ -135,6 +154,9 @@ func RunSpecs(ctx context.Context, t ginkgo.GinkgoTestingT, cfg Config, gcfg *Gi
 		rc.NoColor = cfg.NoColor
 		rc.Verbose = cfg.Verbose
 		rc.Succinct = !cfg.Verbose
+	}
+	if cfg.Quiet {
+		rc.Succinct, rc.Verbose, rc.SilenceSkips = true, false, true
 	}
 	gomega.RegisterFailHandler(ginkgo.Fail)
 	ginkgo.ReportAfterSuite("gatehouse conformance result", func(r types.Report) {
@@ -160,6 +182,33 @@ type GinkgoConfig struct {
 	Reporter types.ReporterConfig
 }
 
+// CheckLabelFilter checks a label expression as --label-filter takes it, without running
+// anything, so that a mistake is reported before a broker is started.
+func CheckLabelFilter(expr string) error {
+	if strings.TrimSpace(expr) == "" {
+		return nil
+	}
+	if _, err := types.ParseLabelFilter(expr); err != nil {
+		return fmt.Errorf("label filter %q: %s", expr, plain(err.Error()))
+	}
+	return nil
+}
+
+// plain removes terminal colour sequences and folds the lines of Ginkgo's error messages.
+func plain(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0x1b {
+			for i < len(s) && s[i] != 'm' {
+				i++
+			}
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return strings.Join(strings.Fields(b.String()), " ")
+}
+
 // labelFilter combines the version selection, the run's filter and Ginkgo's own, and checks the
 // result before Ginkgo sees it (Ginkgo exits the process on a bad filter).
 func labelFilter(cfg Config, gcfg *GinkgoConfig) (string, error) {
@@ -172,8 +221,8 @@ func labelFilter(cfg Config, gcfg *GinkgoConfig) (string, error) {
 	}
 	parts := []string{"(" + strings.Join(versions, " || ") + ")"}
 	if f := strings.TrimSpace(cfg.LabelFilter); f != "" {
-		if _, err := types.ParseLabelFilter(f); err != nil {
-			return "", fmt.Errorf("suite: label filter %q: %w", f, err)
+		if err := CheckLabelFilter(f); err != nil {
+			return "", fmt.Errorf("suite: %w", err)
 		}
 		parts = append(parts, "("+f+")")
 	}
@@ -181,8 +230,8 @@ func labelFilter(cfg Config, gcfg *GinkgoConfig) (string, error) {
 		parts = append(parts, "("+gcfg.Suite.LabelFilter+")")
 	}
 	filter := strings.Join(parts, " && ")
-	if _, err := types.ParseLabelFilter(filter); err != nil {
-		return "", fmt.Errorf("suite: label filter %q: %w", filter, err)
+	if err := CheckLabelFilter(filter); err != nil {
+		return "", fmt.Errorf("suite: %w", err)
 	}
 	return filter, nil
 }

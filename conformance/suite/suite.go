@@ -136,6 +136,9 @@ func check(level Level, text string, ids []spec.ID, body func(c *C), args []any)
 			panic(fmt.Sprintf("check %q cites %s, which is not a statement of MQTT %s", text, id, version))
 		}
 	}
+	if !inShard() {
+		return false
+	}
 	labels := append(spec.Labels(ids...), string(level))
 	args = append(args, ginkgo.Label(labels...), ginkgo.SpecTimeout(specTimeout))
 	return ginkgo.It(text, append(args, func(ctx ginkgo.SpecContext) {
