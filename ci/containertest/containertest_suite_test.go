@@ -42,7 +42,9 @@ func TestContainers(t *testing.T) {
 	} else {
 		mosquittoImage = imagestest.Mosquitto(t)
 	}
-	bin, err := gexec.Build("github.com/gatehouse-iot/gatehouse/cmd/gatehouse")
+	// Built with -race: it shares the race-built packages of the test run, and a race in the
+	// CLI fails the spec that ran it.
+	bin, err := gexec.Build("github.com/gatehouse-iot/gatehouse/cmd/gatehouse", "-race")
 	if err != nil {
 		t.Fatalf("build gatehouse: %v", err)
 	}
