@@ -217,35 +217,15 @@ var _ = describe("Maximum Packet Size", func() {
 })
 
 var _ = describe("Receive Maximum and flow control", func() {
-	suite.Must("keeps at most the client's Receive Maximum QoS 1 and 2 messages unacknowledged, and answers other packets meanwhile",
-		ids(spec.V5_3_3_4_9, spec.V5_3_3_4_10, spec.V5_4_9_0_1, spec.V5_4_9_0_2, spec.V5_4_9_0_3, spec.V5_3_8_4_8), func(c *suite.C) {
+	suite.Must("keeps at most the client's Receive Maximum QoS 1 and 2 messages unacknowledged, and sends the next as each is acknowledged",
+		ids(spec.V5_3_3_4_9, spec.V5_4_9_0_1, spec.V5_4_9_0_2, spec.V5_3_8_4_8), func(c *suite.C) {
 			topic := c.Topic("evt")
-			const recvMax = 2
-			conn, _ := c.Connect("sub", props(func(p *packet.Properties) { p.ReceiveMaximum = recvMax }))
-			subscribe(c, conn, 2, topic)
-			p, _ := c.Connect("pub")
-			const n = 6
-			for i := range n {
-				c.PutMsg(p, topic, fmt.Sprintf("m%d", i), packet.QoS(1+i%2), false)
-			}
-			var held []*packet.Publish
-			for range recvMax {
-				in := c.For(spec.V5_4_9_0_1).AwaitPublish(conn, wire.PublishOn(topic))
-				if in.QoS == 0 {
-					c.For(spec.V5_3_8_4_8).Failf("%q published at QoS 1 or 2 arrived at QoS 0", in.Payload)
-				}
-				held = append(held, in)
-			}
-			c.Step("%d unacknowledged: the send quota is 0", recvMax)
+			conn, held := atReceiveMaximum(c, topic)
+			c.Step("%d unacknowledged: the send quota is 0", len(held))
 			c.For(spec.V5_3_3_4_9, spec.V5_4_9_0_2).AwaitNothing(conn, wire.PublishOn(topic))
-			c.Send(conn, &packet.Pingreq{})
-			c.For(spec.V5_3_3_4_10, spec.V5_4_9_0_3).Await(conn, wire.IsType(packet.TypePingresp))
-			subID := c.NextID(conn)
-			c.Send(conn, &packet.Subscribe{PacketID: subID, Subscriptions: []packet.Subscription{{Filter: c.Topic("other"), QoS: 0}}})
-			c.For(spec.V5_3_3_4_10, spec.V5_4_9_0_3).Await(conn, wire.SubackFor(subID))
 			c.Step("each acknowledgement frees one place")
-			got := len(held)
-			for got < n {
+			limit := len(held)
+			for got := limit; got < flowMessages; got++ {
 				first := held[0]
 				held = held[1:]
 				if first.QoS == 1 {
@@ -255,13 +235,49 @@ var _ = describe("Receive Maximum and flow control", func() {
 					c.Await(conn, wire.PubrelFor(first.PacketID))
 					c.Send(conn, &packet.Pubcomp{PacketID: first.PacketID})
 				}
-				in := c.For(spec.V5_4_9_0_1).AwaitPublish(conn, wire.PublishOn(topic))
-				held = append(held, in)
-				got++
-				if got == recvMax+1 {
+				held = append(held, c.For(spec.V5_4_9_0_1).AwaitPublish(conn, wire.PublishOn(topic)))
+				if got == limit {
 					// Once is enough to see that the quota stays at the limit.
 					c.For(spec.V5_3_3_4_9, spec.V5_4_9_0_2).AwaitNothing(conn, wire.PublishOn(topic))
 				}
 			}
 		})
+
+	suite.Must("answers packets other than PUBLISH without delay while the client's Receive Maximum is reached",
+		ids(spec.V5_3_3_4_10, spec.V5_4_9_0_3, spec.V5_4_9_0_1, spec.V5_3_8_4_8), func(c *suite.C) {
+			conn, _ := atReceiveMaximum(c, c.Topic("evt"))
+			c.Send(conn, &packet.Pingreq{})
+			c.Await(conn, wire.IsType(packet.TypePingresp))
+			id := c.NextID(conn)
+			c.Send(conn, &packet.Subscribe{PacketID: id, Subscriptions: []packet.Subscription{{Filter: c.Topic("other"), QoS: 0}}})
+			c.Await(conn, wire.SubackFor(id))
+			c.Send(conn, &packet.Unsubscribe{PacketID: id + 1, Filters: []string{c.Topic("other")}})
+			c.Await(conn, wire.UnsubackFor(id+1))
+		})
+
 })
+
+// flowMessages is how many QoS 1 and 2 messages the Receive Maximum checks publish.
+const flowMessages = 6
+
+// atReceiveMaximum connects a subscriber with Receive Maximum 2, publishes flowMessages QoS 1
+// and 2 messages to it and returns once the first two have arrived unacknowledged: the broker's
+// send quota for the subscriber is then 0.
+func atReceiveMaximum(c *suite.C, topic string) (*wire.Conn, []*packet.Publish) {
+	const recvMax = 2
+	conn, _ := c.Connect("sub", props(func(p *packet.Properties) { p.ReceiveMaximum = recvMax }))
+	subscribe(c, conn, 2, topic)
+	p, _ := c.Connect("pub")
+	for i := range flowMessages {
+		c.PutMsg(p, topic, fmt.Sprintf("m%d", i), packet.QoS(1+i%2), false)
+	}
+	var held []*packet.Publish
+	for range recvMax {
+		in := c.For(spec.V5_4_9_0_1).AwaitPublish(conn, wire.PublishOn(topic))
+		if in.QoS == 0 {
+			c.For(spec.V5_3_8_4_8).Failf("%q published at QoS 1 or 2 arrived at QoS 0", in.Payload)
+		}
+		held = append(held, in)
+	}
+	return conn, held
+}
