@@ -59,7 +59,7 @@ func main() {
 	flag.StringVar(&pinnedFlag, "pinned-cases", "fan-in q0,fan-in q1,fan-in q2,fan-out q0,latency q1", "workloads repeated with the broker pinned to core 0 (empty: none)")
 	flag.IntVar(&c.reps, "reps", 3, "repetitions of every workload against every broker")
 	flag.DurationVar(&c.duration, "duration", 2*time.Second, "publishing time of each throughput run")
-	flag.DurationVar(&c.drain, "drain", 3*time.Second, "how long subscribers may receive nothing before missing messages count as lost")
+	flag.DurationVar(&c.drain, "drain", 5*time.Second, "how long subscribers may receive nothing before missing messages count as lost")
 	flag.IntVar(&c.publishers, "publishers", 100, "fan-in publishers")
 	flag.IntVar(&c.subscribers, "subscribers", 1000, "fan-out subscribers")
 	flag.IntVar(&c.window, "window", 10, "messages each publisher keeps in flight")
