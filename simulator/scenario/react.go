@@ -68,6 +68,11 @@ func (r *run) fire(ctx context.Context, i int, m Observed) {
 	}
 	source := rule.Label()
 	carry := func() {
+		if lag := time.Since(m.Time) - rule.Delay; lag > 0 {
+			r.mu.Lock()
+			r.reactLag = max(r.reactLag, lag)
+			r.mu.Unlock()
+		}
 		for _, p := range planned {
 			d := r.carryOut(ctx, p, source, n >= 10 && n%100 != 0)
 			r.mu.Lock()

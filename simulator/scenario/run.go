@@ -112,6 +112,7 @@ type run struct {
 	reactDone []Done              // actions fired by react rules
 	fired     map[int]int         // per react rule: how often it fired
 	lateness  time.Duration       // how late the scheduler ran an action, at worst
+	reactLag  time.Duration       // how long after the triggering message a react rule acted, at worst
 	actions   int                 // actions carried out
 }
 
@@ -544,7 +545,11 @@ func toStimulus(p Planned) device.Stimulus {
 	return s
 }
 
-// lateWarning is how late the scheduler may run an action before the run warns that its timings
+// OverloadCase names the warning case a run adds when the machine was too busy for its timings to
+// be trusted (see lateWarning).
+const OverloadCase = "timeline"
+
+// lateWarning is how late the scheduler (or a react rule) may act before the run warns that its timings
 // cannot be trusted: the machine was too busy.
 const lateWarning = time.Second
 
@@ -745,10 +750,14 @@ func (r *run) results(rec *report.Record) {
 		}
 		rec.AddCase(c)
 	}
-	if r.lateness > lateWarning {
-		rec.AddCase(report.Case{Name: "timeline", Group: r.s.Name, Outcome: report.Warn,
-			Message:      fmt.Sprintf("actions ran up to %s later than planned: the machine was too busy for the timings of this run to be trusted", r.lateness.Round(time.Millisecond)),
-			Measurements: []report.Measurement{report.MeasureDuration("worst lateness", r.lateness, report.AtMost(ms(lateWarning)))}})
+	if r.lateness > lateWarning || r.reactLag > lateWarning {
+		rec.AddCase(report.Case{Name: OverloadCase, Group: r.s.Name, Outcome: report.Warn,
+			Message: fmt.Sprintf("actions ran up to %s later than planned and react rules acted up to %s after their message: the machine was too busy for the timings of this run to be trusted",
+				r.lateness.Round(time.Millisecond), r.reactLag.Round(time.Millisecond)),
+			Measurements: []report.Measurement{
+				report.MeasureDuration("worst lateness", r.lateness, report.AtMost(ms(lateWarning))),
+				report.MeasureDuration("worst react lag", r.reactLag, report.AtMost(ms(lateWarning))),
+			}})
 	}
 	if n := r.obs.dropped.Load(); n > 0 {
 		rec.AddCase(report.Case{Name: "observer", Group: r.s.Name, Outcome: report.Warn,
