@@ -268,6 +268,17 @@ func (r *run) startFleet(ctx context.Context) {
 	r.event("fleet", "all %d devices online after %s", len(r.s.order), time.Since(r.t0).Round(time.Millisecond))
 }
 
+// readyFleet returns the fleet if it has started, nil while it is starting or if it did not: the
+// fleet is set by its own goroutine and may only be read once fleetReady is closed.
+func (r *run) readyFleet() Fleet {
+	select {
+	case <-r.fleetReady:
+		return r.fleet
+	default:
+		return nil
+	}
+}
+
 // waitFleet blocks until the fleet has started; false if it did not.
 func (r *run) waitFleet(ctx context.Context) bool {
 	select {
@@ -474,8 +485,8 @@ func (r *run) stepOf(index int) *Step {
 // topicsOf names a device's topics: from the running device when there is one, from the
 // scenario's fleet otherwise.
 func (r *run) topicsOf(id string) device.Topics {
-	if r.fleet != nil {
-		if d, ok := r.fleet.Device(id); ok {
+	if f := r.readyFleet(); f != nil {
+		if d, ok := f.Device(id); ok {
 			return d.Topics()
 		}
 	}
