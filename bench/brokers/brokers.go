@@ -215,7 +215,7 @@ func (p *Process) waitReady(ctx context.Context, lines <-chan string) error {
 }
 
 // stopTimeout is how long a broker has to exit after SIGTERM before it is killed.
-const stopTimeout = 10 * time.Second
+const stopTimeout = 30 * time.Second
 
 // Stop terminates the broker (SIGTERM, then SIGKILL after stopTimeout) and removes its files.
 // A broker that had already died is reported with its standard error.
