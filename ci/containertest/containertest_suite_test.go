@@ -68,6 +68,7 @@ var _ = Describe("Gatehouse containers", func() {
 	crashSpecs()
 	pauseSpecs()
 	partitionSpecs()
+	scenarioSpecs()
 	templateSpecs()
 	conformSpecs()
 })

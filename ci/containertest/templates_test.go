@@ -2,11 +2,13 @@ package containertest_test
 
 import (
 	"encoding/xml"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/goccy/go-yaml"
@@ -178,46 +180,54 @@ func junitFailures(path string) (tests, failed int) {
 
 func templateSpecs() {
 	Describe("the CI templates", func() {
-		scenarios, err := filepath.Abs("../../scenarios")
-		if err != nil {
-			panic(err)
-		}
-		for _, tt := range []struct {
-			name      string
-			load      func() template
-			scenarios []string
-		}{
-			// Scenarios of the project: broker-restart needs the container's restart; the GitLab
-			// template runs the same commands, so one scenario shows its line works.
-			{"GitHub Actions", githubTemplate, []string{filepath.Join(scenarios, "broker-restart.yaml"), filepath.Join(scenarios, "gate-power-cut.yaml")}},
-			{"GitLab CI", gitlabTemplate, []string{filepath.Join(scenarios, "gate-power-cut.yaml")}},
-		} {
-			load := tt.load
-			It(tt.name+": runs its gatehouse commands as written and publishes what those commands write", func(_ SpecContext) {
-				t := load()
-				cmds := t.gatehouseCommands(map[string]string{
+		It("run their gatehouse lines as written and publish what those lines write", func(_ SpecContext) {
+			scenarios, err := filepath.Abs("../../scenarios")
+			Expect(err).NotTo(HaveOccurred())
+			type run struct {
+				t    template
+				root string // the fresh directory the lines run from, as from a fresh checkout
+				errs []string
+			}
+			runs := []*run{
+				// broker-restart needs the container's restart; the other template runs the
+				// same command, so another scenario shows its line works.
+				{t: githubTemplate()}, {t: gitlabTemplate()},
+			}
+			scenarioOf := []string{"broker-restart.yaml", "gate-power-cut.yaml"}
+			var wg sync.WaitGroup
+			for i, r := range runs {
+				cmds := r.t.gatehouseCommands(map[string]string{
 					"BROKER_IMAGE": gatehouseImage,
-					"SCENARIOS":    strings.Join(tt.scenarios, " "),
+					"SCENARIOS":    filepath.Join(scenarios, scenarioOf[i]),
 				})
-				Expect(cmds).To(HaveLen(2), "%s: want one gatehouse conform and one gatehouse run line", t.file)
-
-				// The commands run from a fresh directory, as from a fresh checkout.
-				root := GinkgoT().TempDir()
-				for _, args := range cmds {
-					if args[1] == "conform" {
-						// The full suite already runs against this image in this suite; here the
-						// command line itself is under test, so one statement's checks will do.
-						args = append(args, "--protocol", "3.1.1", "--label-filter", "MQTT-3.3.1-5")
+				Expect(cmds).To(HaveLen(2), "%s: want one gatehouse conform and one gatehouse run line", r.t.file)
+				r.root = GinkgoT().TempDir()
+				// The templates side by side, each one's lines in order.
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for _, args := range cmds {
+						if args[1] == "conform" {
+							// The full suite runs against this image elsewhere in this suite; here
+							// the command line is under test, so one statement's checks will do.
+							args = append(args, "--protocol", "3.1.1", "--label-filter", "MQTT-3.3.1-5")
+						}
+						cmd := exec.Command(gatehouseBin, args[1:]...)
+						cmd.Dir = r.root
+						cmd.Env = append(os.Environ(), "NO_COLOR=1")
+						if out, err := runWithin(cmd, 3*time.Minute); err != nil {
+							r.errs = append(r.errs, fmt.Sprintf("%s: %v\n%s", strings.Join(args, " "), err, out))
+						}
 					}
-					cmd := exec.Command(gatehouseBin, args[1:]...)
-					cmd.Dir = root
-					cmd.Env = append(os.Environ(), "NO_COLOR=1")
-					out, err := runWithin(cmd, 3*time.Minute)
-					Expect(err).NotTo(HaveOccurred(), "%s: %s\n%s", t.file, strings.Join(args, " "), out)
-				}
+				}()
+			}
+			wg.Wait()
 
+			for _, r := range runs {
+				t := r.t
+				Expect(r.errs).To(BeEmpty(), "%s", t.file)
 				for _, p := range t.artifacts {
-					Expect(filepath.Join(root, p)).To(BeADirectory(), "%s publishes %s, which its commands did not write", t.file, p)
+					Expect(filepath.Join(r.root, p)).To(BeADirectory(), "%s publishes %s, which its commands did not write", t.file, p)
 				}
 				junit := t.junit
 				if len(junit) == 0 {
@@ -226,14 +236,14 @@ func templateSpecs() {
 						junit = append(junit, filepath.Join(p, "junit.xml"))
 					}
 				}
-				Expect(junit).To(HaveLen(2))
+				Expect(junit).To(HaveLen(2), "%s", t.file)
 				for _, j := range junit {
-					tests, failed := junitFailures(filepath.Join(root, j))
+					tests, failed := junitFailures(filepath.Join(r.root, j))
 					Expect(tests).To(BeNumerically(">", 0), "%s: %s holds no test case", t.file, j)
 					Expect(failed).To(Equal(0), "%s: %s", t.file, j)
 				}
-			}, NodeTimeout(8*time.Minute))
-		}
+			}
+		}, NodeTimeout(8*time.Minute))
 
 		It("splits command lines as the shell does", func() {
 			Expect(shellWords(`gatehouse run a.yaml  b.yaml --broker "image:x:y?port=1883" --x 'a b'`)).To(Equal(
