@@ -257,6 +257,7 @@ type Machine struct {
 type Settings struct {
 	Reps        int     `json:"reps"`
 	Duration    string  `json:"duration"`
+	Drain       string  `json:"drain"`
 	Publishers  int     `json:"publishers"`
 	Subscribers int     `json:"subscribers"`
 	Window      int     `json:"window"`

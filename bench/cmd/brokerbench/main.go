@@ -138,7 +138,7 @@ func run(ctx context.Context, c config) error {
 		Started: time.Now(),
 		Machine: machine(c),
 		Settings: report.Settings{
-			Reps: c.reps, Duration: c.duration.String(), Publishers: c.publishers, Subscribers: c.subscribers,
+			Reps: c.reps, Duration: c.duration.String(), Drain: c.drain.String(), Publishers: c.publishers, Subscribers: c.subscribers,
 			Window: c.window, Payload: c.payload, Idle: c.idle, LatencyRate: c.latencyRate, Inflight: c.inflight,
 		},
 	}
