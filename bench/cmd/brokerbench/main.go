@@ -72,7 +72,7 @@ func main() {
 	flag.StringVar(&c.jsonOut, "json", "bench/results/broker-bench.json", "results JSON `FILE` (relative to -root)")
 	flag.StringVar(&c.markdown, "markdown", "BENCHMARKS.md", "markdown `FILE` whose results section is replaced (relative to -root; empty: none)")
 	flag.StringVar(&c.addr, "addr", "", "run the workloads against the broker already listening at `HOST:PORT` (e.g. under strace) instead of starting brokers; no memory or CPU figures")
-	flag.BoolVar(&quick, "quick", false, "a small run for a smoke test: 1 repetition, short runs, few connections, no markdown")
+	flag.BoolVar(&quick, "quick", false, "a small run for a smoke test: 1 repetition, short runs, few connections, no markdown, JSON in the temporary directory")
 	flag.Parse()
 	c.brokers = split(brokersFlag)
 	if c.addr != "" {
@@ -84,6 +84,12 @@ func main() {
 		c.reps, c.duration, c.drain, c.latencyDuration, c.warmup = 1, 500*time.Millisecond, time.Second, time.Second, 200*time.Millisecond
 		c.subscribers, c.idle, c.publishers = 50, 500, 10
 		c.markdown = ""
+		jsonSet := false
+		flag.Visit(func(f *flag.Flag) { jsonSet = jsonSet || f.Name == "json" })
+		if !jsonSet {
+			// A smoke run must not replace the results of the last full run.
+			c.jsonOut = filepath.Join(os.TempDir(), "brokerbench-quick.json")
+		}
 	}
 	c.command = "make bench-broker"
 	if len(os.Args) > 1 {
@@ -186,7 +192,10 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	fmt.Println(md.String())
-	jsonPath := filepath.Join(c.root, c.jsonOut)
+	jsonPath := c.jsonOut
+	if !filepath.IsAbs(jsonPath) {
+		jsonPath = filepath.Join(c.root, jsonPath)
+	}
 	if err := os.MkdirAll(filepath.Dir(jsonPath), 0o755); err != nil {
 		return err
 	}
