@@ -56,11 +56,19 @@ func startCLI(args ...string) *cliRun {
 	return r
 }
 
-// kill ends the run if it still runs and waits for it.
+// kill ends the run if it still runs and waits for it. It interrupts first, as Ctrl-C would, so
+// that the CLI removes the containers it started (nothing else would: there is no reaper); it
+// kills only a run that is still there 30 s later.
 func (r *cliRun) kill() {
 	select {
 	case <-r.done:
+		return
 	default:
+	}
+	_ = r.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-r.done:
+	case <-time.After(30 * time.Second):
 		_ = r.cmd.Process.Kill()
 		<-r.done
 	}

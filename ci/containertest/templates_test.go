@@ -265,8 +265,14 @@ func runWithin(cmd *exec.Cmd, limit time.Duration) (string, error) {
 	case err := <-done:
 		return out.String(), err
 	case <-time.After(limit):
-		_ = cmd.Process.Kill()
-		<-done
+		// Interrupted first, so that the CLI removes its containers.
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
 		return out.String(), os.ErrDeadlineExceeded
 	}
 }

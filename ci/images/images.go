@@ -152,8 +152,14 @@ func Ensure(ctx context.Context, img Image, tag string, o Options) (Result, erro
 			return res, nil
 		}
 	}
+	previous := o.imageID(ctx, tag)
 	if err := o.dockerBuild(ctx, img, tag, digest, dir); err != nil {
 		return res, fmt.Errorf("image %s: %w", tag, err)
+	}
+	// The image the tag named before is left dangling by the build; remove it unless a
+	// container still uses it (the daemon refuses then, and it stays).
+	if previous != "" && previous != o.imageID(ctx, tag) {
+		_ = exec.CommandContext(ctx, o.Docker, "image", "rm", previous).Run()
 	}
 	res.Built = true
 	res.Took = time.Since(start)
@@ -291,6 +297,15 @@ func (o *Options) labelOf(ctx context.Context, tag, label string) (string, error
 		return "", fmt.Errorf("docker image inspect %s: %w", tag, err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// imageID is the ID of a local image, "" when there is none.
+func (o *Options) imageID(ctx context.Context, tag string) string {
+	out, err := exec.CommandContext(ctx, o.Docker, "image", "inspect", "--format", "{{.Id}}", tag).Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // Present reports whether a tag exists in the local daemon.

@@ -132,26 +132,39 @@ func TestEnsureBuildsOnce(t *testing.T) {
 	defer cancel()
 	const tag = "gatehouse-mosquitto:imagestest"
 	t.Cleanup(func() { _ = Remove(context.Background(), tag, Options{}) })
-	first, err := Ensure(ctx, Mosquitto, tag, Options{})
+	// A version label of its own keeps this image apart from gatehouse-mosquitto:dev, which has
+	// the same layers: an image with two tags is never removed from under the other one.
+	first, err := Ensure(ctx, Mosquitto, tag, Options{Version: "imagestest-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !first.Built {
 		t.Fatalf("%s: the first Ensure of a new tag built nothing", first)
 	}
-	second, err := Ensure(ctx, Mosquitto, tag, Options{})
+	second, err := Ensure(ctx, Mosquitto, tag, Options{Version: "imagestest-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if second.Built || second.Digest != first.Digest {
 		t.Fatalf("second Ensure: %s, first: %s; want the image left as it was", second, first)
 	}
-	forced, err := Build(ctx, Mosquitto, tag, Options{})
+	o := Options{}
+	if err := o.resolve(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := o.imageID(ctx, tag)
+	// Forced, with another label: a new image, and the one it replaces is not left behind.
+	forced, err := Build(ctx, Mosquitto, tag, Options{Version: "imagestest-2"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !forced.Built {
 		t.Fatalf("Build: %s, want a build", forced)
+	}
+	if after := o.imageID(ctx, tag); after == before {
+		t.Fatalf("the label of the new build did not make a new image")
+	} else if o.imageID(ctx, before) != "" {
+		t.Fatalf("the image %s that %s named before the build is still there", before, tag)
 	}
 	if !Present(ctx, tag, Options{}) {
 		t.Fatalf("%s is not present after the build", tag)
