@@ -390,7 +390,8 @@ func (c *Container) Restart(ctx context.Context) error {
 		}
 	}
 	// Start runs the readiness checks of the first start again: the broker answers CONNECT on
-	// the published port before Restart returns.
+	// the published port before Restart returns. (A container without a port has only its log
+	// line, which the first start already printed: Restart returns once its process runs.)
 	if err := c.c.Start(ctx); err != nil {
 		if msg := tailLogs(c.c, 20); msg != "" {
 			return fmt.Errorf("%s: start: %w\ncontainer log:\n%s", c.Name(), err, msg)
