@@ -58,8 +58,10 @@ type variant struct {
 
 // newSim builds a simulated device of the kind, connected to broker.
 func newSim(kind, id, broker string) (simDevice, error) {
+	// A 2s keepalive: short enough for a quick run, long enough that a busy machine's
+	// scheduling does not pass for a late PINGREQ.
 	cfg := device.Config{
-		ID: id, Broker: broker, Keepalive: time.Second, Telemetry: 3 * time.Second,
+		ID: id, Broker: broker, Keepalive: 2 * time.Second, Telemetry: 5 * time.Second,
 		ReconnectMin: 100 * time.Millisecond, ReconnectMax: time.Second, Seed: 7,
 	}
 	switch kind {

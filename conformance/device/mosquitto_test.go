@@ -82,7 +82,7 @@ func certifyMosquitto(m mosquittoDevice, sub, pub string) (*certdevice.Result, e
 	return res, err
 }
 
-var _ = ginkgo.Describe("certifying mosquitto clients as devices", ginkgo.Ordered, ginkgo.Label("mosquitto"), func() {
+var _ = ginkgo.Describe("certifying mosquitto clients as devices", ginkgo.Ordered, ginkgo.ContinueOnFailure, ginkgo.Label("mosquitto"), func() {
 	devices := []mosquittoDevice{
 		{name: "sub311", sub: true, qos: 2, version: "mqttv311"},
 		{name: "pub311-q1", qos: 1, version: "mqttv311"},
@@ -90,6 +90,10 @@ var _ = ginkgo.Describe("certifying mosquitto clients as devices", ginkgo.Ordere
 		{name: "sub5", sub: true, qos: 2, version: "mqttv5"},
 		{name: "pub5-q1", qos: 1, version: "mqttv5"},
 		{name: "pub311-q2-republish", qos: 2, version: "mqttv311", bug: firmwarebug.QoS2Republish},
+		{name: "pub5-alias-over-max", qos: 1, version: "mqttv5", bug: firmwarebug.AliasOverMax},
+		{name: "pub5-ignore-receive-maximum", qos: 1, version: "mqttv5", bug: firmwarebug.IgnoreReceiveMaximum},
+		{name: "sub5-ignore-server-keepalive", sub: true, qos: 2, version: "mqttv5", bug: firmwarebug.IgnoreServerKeepalive},
+		{name: "sub5-continue-after-disconnect", sub: true, qos: 2, version: "mqttv5", bug: firmwarebug.ContinueAfterDisconnect},
 	}
 	var results map[string]*certdevice.Result
 	var errs map[string]error
@@ -115,9 +119,17 @@ var _ = ginkgo.Describe("certifying mosquitto clients as devices", ginkgo.Ordere
 			res := results[name]
 			gomega.Expect(res).NotTo(gomega.BeNil())
 			gomega.Expect(res.Failed()).To(gomega.BeFalse(), explain(res))
-			gomega.Expect(res.Outcome).To(gomega.Equal(report.Pass), explain(res))
+			for _, q := range res.Requirements {
+				if q.ID == certdevice.ReqKeepalive || q.ID == certdevice.ReqServerKeepalive {
+					// libmosquitto checks its keepalive once per pass of its network loop (up to
+					// a second apart): a PINGREQ may come a little after the Keep Alive, a warning.
+					gomega.Expect(q.Outcome).To(gomega.BeElementOf(report.Pass, report.Warn), explain(res))
+					continue
+				}
+				gomega.Expect(q.Outcome).To(gomega.BeElementOf(report.Pass, report.Skip), "%s: %s\n%s", q.ID, q.Message, explain(res))
+			}
 			for _, id := range exercised {
-				gomega.Expect(outcome(res, id)).To(gomega.Equal(report.Pass), "%s should have been exercised and passed\n%s", id, explain(res))
+				gomega.Expect(outcome(res, id)).To(gomega.BeElementOf(report.Pass, report.Warn), "%s should have been exercised\n%s", id, explain(res))
 			}
 		},
 		ginkgo.Entry("mosquitto_sub, 3.1.1, QoS 2 subscription: keepalive, will, receiving QoS 1 and 2", "sub311",
@@ -134,11 +146,19 @@ var _ = ginkgo.Describe("certifying mosquitto clients as devices", ginkgo.Ordere
 			certdevice.ReqReceiveMaximum, certdevice.ReqResendQoS1, certdevice.ReqDup),
 	)
 
-	ginkgo.It("catches a client that publishes a QoS 2 message again as a new message after reconnecting, and only that", func() {
-		res := results["pub311-q2-republish"]
-		q, _ := res.Requirement(certdevice.ReqQoS2)
-		gomega.Expect(q.Outcome).To(gomega.Equal(report.Fail), explain(res))
-		gomega.Expect(q.Message).To(gomega.ContainSubstring("exactly once is broken"))
-		gomega.Expect(failedOthers(res, certdevice.ReqQoS2)).To(gomega.BeEmpty(), explain(res))
-	})
+	ginkgo.DescribeTable("catches a faulty client in the requirement its bug breaks, and only there",
+		func(name, broken, why string) {
+			res := results[name]
+			gomega.Expect(res).NotTo(gomega.BeNil())
+			q, _ := res.Requirement(broken)
+			gomega.Expect(q.Outcome).To(gomega.Equal(report.Fail), explain(res))
+			gomega.Expect(q.Message).To(gomega.ContainSubstring(why))
+			gomega.Expect(failedOthers(res, broken)).To(gomega.BeEmpty(), explain(res))
+		},
+		ginkgo.Entry("a QoS 2 message published again as a new one after reconnecting", "pub311-q2-republish", certdevice.ReqQoS2, "exactly once is broken"),
+		ginkgo.Entry("a Topic Alias above the maximum", "pub5-alias-over-max", certdevice.ReqTopicAlias, "above the server's Topic Alias Maximum"),
+		ginkgo.Entry("Receive Maximum ignored", "pub5-ignore-receive-maximum", certdevice.ReqReceiveMaximum, "with Receive Maximum 1"),
+		ginkgo.Entry("Server Keep Alive ignored", "sub5-ignore-server-keepalive", certdevice.ReqServerKeepalive, "a server would have closed the connection"),
+		ginkgo.Entry("packets after the server's DISCONNECT", "sub5-continue-after-disconnect", certdevice.ReqServerDisconnect, "after the server's DISCONNECT"),
+	)
 })

@@ -304,6 +304,8 @@ func (r *run) judgeSilence(req string, n int, k time.Duration) {
 	switch {
 	case longest > limit:
 		r.measure(req, report.Fail, what+": a server would have closed the connection", m, evidence...)
+	case longest > k+tolerance && pings == 0:
+		r.measure(req, report.Fail, what+": idle for longer than its Keep Alive, the device sent no PINGREQ", m, evidence...)
 	case longest > k+tolerance:
 		r.measure(req, report.Warn, what+": the gap between packets exceeds the Keep Alive (a server tolerates up to 1.5 ×)", m, evidence...)
 	default:
@@ -924,9 +926,12 @@ func (r *run) phaseRefused() {
 	if ok {
 		end = closed.Index
 	}
+	// MQTT lets a client send packets right after CONNECT without waiting for CONNACK, so what
+	// arrives in the first moments after the refusal may have left before the device read it.
+	const inFlight = 100 * time.Millisecond
 	var after []int
 	for _, e := range r.tr.Events(refusal.Index, end) {
-		if e.Conn == m && e.Kind == stage.FromDevice {
+		if e.Conn == m && e.Kind == stage.FromDevice && e.At.Sub(refusal.At) > inFlight {
 			after = append(after, e.Index)
 		}
 	}

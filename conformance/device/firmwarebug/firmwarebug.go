@@ -6,8 +6,8 @@
 // device; device certification's self-proof runs it to show that each bug fails the requirement
 // it breaks, and only that one.
 //
-// The bugs the simulator's own fault package already offers on the wire (no PINGREQ, no DUP on
-// resend, a wrong will) are not repeated here.
+// The bugs the simulator's own fault package already offers (no PINGREQ, no DUP on resend, a
+// wrong will) are not repeated here.
 package firmwarebug
 
 import (
@@ -18,6 +18,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-iot/gatehouse/packet"
@@ -26,7 +27,7 @@ import (
 // Bug names a firmware bug the shim plays.
 type Bug string
 
-// The bugs.
+// The bugs. Each breaks one requirement of device certification.
 const (
 	// NoResubscribe forwards SUBSCRIBE only on the device's first connection, as firmware that
 	// subscribes once at boot and trusts the broker to keep its session.
@@ -37,10 +38,59 @@ const (
 	// received (it answered PUBREC) once more as a new message — a new packet identifier, DUP 0 —
 	// as firmware that "retries" billing on reconnection does: the platform bills twice.
 	QoS2Republish Bug = "qos2_republish"
+	// NoResend drops every PUBLISH the device sends again (DUP 1): unacknowledged messages are
+	// lost with the connection.
+	NoResend Bug = "no_resend"
+	// StatusNotRetained publishes the status without RETAIN.
+	StatusNotRetained Bug = "status_not_retained"
+	// StateNotRetained publishes the state without RETAIN.
+	StateNotRetained Bug = "state_not_retained"
+	// TelemetryQoS1 publishes telemetry at QoS 1 instead of 0 (the shim acknowledges it to the
+	// device itself).
+	TelemetryQoS1 Bug = "telemetry_qos1"
+	// NoPuback never acknowledges a QoS 1 message from the broker.
+	NoPuback Bug = "no_puback"
+	// IgnoreRefusal sends a PUBLISH on a connection the broker has just refused.
+	IgnoreRefusal Bug = "ignore_refusal"
+	// PublishWildcard publishes telemetry on a topic name with a '+' level (MQTT-3.3.2-2).
+	PublishWildcard Bug = "publish_wildcard"
+	// PasswordWithoutUser sends a CONNECT with the password flag set and no user name
+	// (3.1.1 MQTT-3.1.2-22).
+	PasswordWithoutUser Bug = "password_without_user"
+	// EventWithoutSeq removes the seq field from every event.
+	EventWithoutSeq Bug = "event_without_seq"
+	// AcceptEverything acks every command "ok", also those the device rejected.
+	AcceptEverything Bug = "accept_everything"
+	// DisconnectOnLoss sends DISCONNECT to the broker when the device's connection breaks (a
+	// power cut included), so that the broker discards the will.
+	DisconnectOnLoss Bug = "disconnect_on_loss"
+	// NoReconnect lets the device connect once: after its first connection ends, every new one
+	// is closed before it reaches the broker.
+	NoReconnect Bug = "no_reconnect"
+	// FakePingresp answers the device's PINGREQ itself, so that the device never notices a
+	// broker that stopped answering.
+	FakePingresp Bug = "fake_pingresp"
+	// ReusePacketID gives one new QoS 1 PUBLISH the packet identifier of a message still
+	// unacknowledged (MQTT-2.3.1-2).
+	ReusePacketID Bug = "reuse_packet_id"
+	// AliasOverMax (5.0) puts Topic Alias 9 on every PUBLISH, above the maximum a server announces.
+	AliasOverMax Bug = "alias_over_max"
+	// IgnoreReceiveMaximum (5.0) sends a second QoS 1 PUBLISH while one is unacknowledged under a
+	// server's Receive Maximum of 1.
+	IgnoreReceiveMaximum Bug = "ignore_receive_maximum"
+	// IgnoreServerKeepalive (5.0) hides the Server Keep Alive of CONNACK from the device, which
+	// keeps its own.
+	IgnoreServerKeepalive Bug = "ignore_server_keepalive"
+	// ContinueAfterDisconnect (5.0) hides the server's DISCONNECT from the device and sends a
+	// PINGREQ after it.
+	ContinueAfterDisconnect Bug = "continue_after_disconnect"
 )
 
 // Bugs lists every bug.
-var Bugs = []Bug{NoResubscribe, AckWithoutCorr, QoS2Republish}
+var Bugs = []Bug{NoResubscribe, AckWithoutCorr, QoS2Republish, NoResend, StatusNotRetained, StateNotRetained,
+	TelemetryQoS1, NoPuback, IgnoreRefusal, PublishWildcard, PasswordWithoutUser, EventWithoutSeq, AcceptEverything,
+	DisconnectOnLoss, NoReconnect, FakePingresp, ReusePacketID, AliasOverMax, IgnoreReceiveMaximum,
+	IgnoreServerKeepalive, ContinueAfterDisconnect}
 
 // firstInjectedID is where the shim's own packet identifiers start, far above what client
 // libraries hand out first.
@@ -55,15 +105,21 @@ type Shim struct {
 	quit     chan struct{}
 	stop     sync.Once
 
-	// mu protects conns, n, received, republished and nextID.
+	// mu protects everything below.
 	mu          sync.Mutex
 	conns       map[*relay]struct{}
 	n           int                        // connections relayed so far
+	lost        bool                       // the device's first connection ended (NoReconnect)
 	received    map[uint16]*packet.Publish // QoS 2 messages the broker answered with PUBREC, by the device's identifier
 	republished map[uint16]bool            // of those, the ones already published again
 	injected    map[uint16]bool            // identifiers of the shim's own PUBLISHes in flight
 	pending     map[*relay]map[uint16]*packet.Publish
 	nextID      uint16
+	// ReusePacketID: the device's QoS 1 identifiers awaiting PUBACK upstream (since when), the one
+	// reuse done, and where the PUBACKs of the reused identifier go, in order.
+	unacked map[uint16]time.Time
+	reused  bool
+	routes  map[uint16][]uint16
 }
 
 // Start listens on a free loopback port and relays each connection to upstream (host:port).
@@ -83,6 +139,7 @@ func Start(upstream string, bug Bug) (*Shim, error) {
 		bug: bug, upstream: upstream, ln: ln, quit: make(chan struct{}),
 		conns: map[*relay]struct{}{}, received: map[uint16]*packet.Publish{}, republished: map[uint16]bool{},
 		injected: map[uint16]bool{}, pending: map[*relay]map[uint16]*packet.Publish{}, nextID: firstInjectedID,
+		unacked: map[uint16]time.Time{}, routes: map[uint16][]uint16{},
 	}
 	s.goFunc(s.accept)
 	return s, nil
@@ -145,6 +202,12 @@ func (s *Shim) accept() {
 			return
 		default:
 		}
+		if s.bug == NoReconnect && s.lost {
+			s.mu.Unlock()
+			_ = dev.Close()
+			_ = up.Close()
+			continue
+		}
 		s.n++
 		r := &relay{s: s, n: s.n, dev: dev, up: up}
 		s.conns[r] = struct{}{}
@@ -156,10 +219,12 @@ func (s *Shim) accept() {
 
 // relay is one device connection and its upstream twin.
 type relay struct {
-	s       *Shim
-	n       int
-	dev, up net.Conn
-	v       packet.Version
+	s        *Shim
+	n        int
+	dev, up  net.Conn
+	v        packet.Version
+	rm1      atomic.Bool // the broker announced Receive Maximum 1 on this connection
+	accepted atomic.Bool // the broker accepted the connection
 
 	// devMu and upMu serialise writes to each side.
 	devMu, upMu sync.Mutex
@@ -173,8 +238,26 @@ func (r *relay) close() {
 		r.s.mu.Lock()
 		delete(r.s.conns, r)
 		delete(r.s.pending, r)
+		r.s.lost = true
 		r.s.mu.Unlock()
 	})
+}
+
+// own allocates an identifier for a PUBLISH of the shim's own, whose acknowledgements the shim
+// swallows.
+func (r *relay) own() uint16 {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	id := r.s.nextID
+	r.s.nextID++
+	r.s.injected[id] = true
+	return id
+}
+
+func (r *relay) isOwn(id uint16) bool {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	return r.s.injected[id]
 }
 
 func (r *relay) write(side net.Conn, mu *sync.Mutex, p packet.Packet) error {
@@ -203,20 +286,29 @@ func (r *relay) deviceToBroker() {
 		return
 	}
 	r.v = c.Version
+	if r.s.bug == PasswordWithoutUser {
+		c.Username, c.UsernameFlag = "", false
+		c.Password, c.PasswordFlag = []byte("secret"), true
+	}
 	if r.toBroker(c) != nil {
 		return
 	}
 	r.s.goFunc(r.brokerToDevice)
+	said := false
 	for {
 		p, err := rd.ReadPacket()
 		if err != nil {
+			if r.s.bug == DisconnectOnLoss && !said && r.accepted.Load() {
+				_ = r.toBroker(&packet.Disconnect{})
+			}
 			return
 		}
-		if p = r.fromDevice(p); p == nil {
-			continue
-		}
-		if r.toBroker(p) != nil {
-			return
+		_, isBye := p.(*packet.Disconnect)
+		said = said || isBye
+		for _, q := range r.fromDevice(p) {
+			if r.toBroker(q) != nil {
+				return
+			}
 		}
 	}
 }
@@ -230,37 +322,67 @@ func (r *relay) brokerToDevice() {
 		if err != nil {
 			return
 		}
+		if ack, ok := p.(*packet.Connack); ok && ack.Code != 0 && r.s.bug == IgnoreRefusal {
+			// Firmware that does not look at the return code and goes on publishing: the device
+			// behind the shim never hears of the refusal (it gives up waiting for its CONNACK), and
+			// the shim publishes on the refused connection a moment later.
+			r.s.goFunc(func() {
+				t := time.NewTimer(300 * time.Millisecond)
+				defer t.Stop()
+				select {
+				case <-t.C:
+					_ = r.toBroker(&packet.Publish{Topic: "firmwarebug/after-refusal", Payload: []byte("still here")})
+				case <-r.s.quit:
+				}
+			})
+			continue
+		}
+		ack, isAck := p.(*packet.Connack)
+		if isAck && ack.Code == 0 {
+			// Known before the device hears of it: its first packets follow at once.
+			r.accepted.Store(true)
+			r.rm1.Store(ack.Props.ReceiveMaximum == 1)
+		}
 		if p = r.fromBroker(p); p == nil {
 			continue
 		}
 		if r.toDevice(p) != nil {
 			return
 		}
-		if ack, ok := p.(*packet.Connack); ok && ack.Code == 0 {
+		if isAck && ack.Code == 0 {
 			r.republish()
 		}
 	}
 }
 
-// fromDevice applies the bug to a packet on its way to the broker; nil swallows it.
-func (r *relay) fromDevice(p packet.Packet) packet.Packet {
+// fromDevice applies the bug to a packet on its way to the broker and returns what to forward
+// (nothing, the packet, or the packet and more).
+func (r *relay) fromDevice(p packet.Packet) []packet.Packet {
+	pub, isPub := p.(*packet.Publish)
 	switch r.s.bug {
 	case NoResubscribe:
 		if _, ok := p.(*packet.Subscribe); ok && r.n > 1 {
 			return nil
 		}
 	case AckWithoutCorr:
-		if pub, ok := p.(*packet.Publish); ok && strings.HasSuffix(pub.Topic, "/ack") {
-			var m map[string]any
-			if json.Unmarshal(pub.Payload, &m) == nil {
-				delete(m, "corr")
-				cp := *pub
-				cp.Payload, _ = json.Marshal(m)
-				return &cp
-			}
+		if isPub && strings.HasSuffix(pub.Topic, "/ack") {
+			return one(editJSON(pub, func(m map[string]any) { delete(m, "corr") }))
+		}
+	case AcceptEverything:
+		if isPub && strings.HasSuffix(pub.Topic, "/ack") {
+			return one(editJSON(pub, func(m map[string]any) {
+				if m["result"] == "rejected" {
+					m["result"] = "ok"
+					delete(m, "reason")
+				}
+			}))
+		}
+	case EventWithoutSeq:
+		if isPub && strings.Contains(pub.Topic, "/evt/") {
+			return one(editJSON(pub, func(m map[string]any) { delete(m, "seq") }))
 		}
 	case QoS2Republish:
-		if pub, ok := p.(*packet.Publish); ok && pub.QoS == 2 {
+		if isPub && pub.QoS == 2 {
 			cp := *pub
 			r.s.mu.Lock()
 			if m := r.s.pending[r]; m != nil {
@@ -268,18 +390,150 @@ func (r *relay) fromDevice(p packet.Packet) packet.Packet {
 			}
 			r.s.mu.Unlock()
 		}
+	case NoResend:
+		if isPub && pub.Dup {
+			return nil
+		}
+	case StatusNotRetained, StateNotRetained:
+		suffix := "/status"
+		if r.s.bug == StateNotRetained {
+			suffix = "/state"
+		}
+		if isPub && strings.HasSuffix(pub.Topic, suffix) && pub.Retain {
+			cp := *pub
+			cp.Retain = false
+			return one(&cp)
+		}
+	case TelemetryQoS1:
+		if isPub && strings.HasSuffix(pub.Topic, "/telemetry") && pub.QoS == 0 {
+			cp := *pub
+			cp.QoS, cp.PacketID = 1, r.own()
+			return one(&cp)
+		}
+	case PublishWildcard:
+		if isPub && strings.HasSuffix(pub.Topic, "/telemetry") {
+			cp := *pub
+			cp.Topic = strings.TrimSuffix(pub.Topic, "/telemetry") + "/+/telemetry"
+			return one(&cp)
+		}
+	case NoPuback:
+		if _, ok := p.(*packet.Puback); ok {
+			return nil
+		}
+	case FakePingresp:
+		if _, ok := p.(*packet.Pingreq); ok {
+			_ = r.toDevice(&packet.Pingresp{})
+		}
+	case ReusePacketID:
+		if isPub && pub.QoS == 1 && !pub.Dup {
+			if other, ok := r.reusable(pub.PacketID); ok {
+				cp := *pub
+				cp.PacketID = other
+				return one(&cp)
+			}
+		}
+	case AliasOverMax:
+		if isPub && r.v == packet.V5 {
+			cp := *pub
+			cp.Props.TopicAlias = 9
+			return one(&cp)
+		}
+	case IgnoreReceiveMaximum:
+		if isPub && pub.QoS == 1 && r.rm1.Load() {
+			cp := *pub
+			cp.Dup, cp.PacketID = false, r.own()
+			return []packet.Packet{p, &cp}
+		}
 	}
-	return p
+	return one(p)
 }
 
-// fromBroker follows the broker's answers; under QoS2Republish it remembers what the broker owns
-// and answers the acknowledgements of the shim's own PUBLISHes itself.
-func (r *relay) fromBroker(p packet.Packet) packet.Packet {
-	if r.s.bug != QoS2Republish {
-		return p
+func one(p packet.Packet) []packet.Packet { return []packet.Packet{p} }
+
+// reusableAge is how long the broker must have sat on an acknowledgement before the shim takes
+// its identifier again: only then is it surely still in use from the broker's side too, and not
+// merely on its way.
+const reusableAge = 150 * time.Millisecond
+
+// reusable decides, once, which identifier still in use a new QoS 1 PUBLISH (id) takes instead of
+// its own; it may hold the PUBLISH back until the oldest unacknowledged identifier is old enough.
+// Otherwise it records id as in use and reports false.
+func (r *relay) reusable(id uint16) (uint16, bool) {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	if !r.s.reused && len(r.s.unacked) > 0 {
+		var newest time.Time
+		for _, at := range r.s.unacked {
+			if at.After(newest) {
+				newest = at
+			}
+		}
+		if wait := reusableAge - time.Since(newest); wait > 0 {
+			r.s.mu.Unlock()
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-r.s.quit:
+			}
+			t.Stop()
+			r.s.mu.Lock()
+		}
+		for other, at := range r.s.unacked {
+			if other != id && time.Since(at) >= reusableAge && !r.s.reused {
+				r.s.reused = true
+				r.s.routes[other] = append(r.s.routes[other], id)
+				return other, true
+			}
+		}
 	}
+	r.s.unacked[id] = time.Now()
+	r.s.routes[id] = append(r.s.routes[id], id)
+	return 0, false
+}
+
+// editJSON returns a copy of pub whose JSON object payload was changed by edit (pub itself when
+// the payload is not a JSON object).
+func editJSON(pub *packet.Publish, edit func(map[string]any)) *packet.Publish {
+	var m map[string]any
+	if json.Unmarshal(pub.Payload, &m) != nil || m == nil {
+		return pub
+	}
+	edit(m)
+	cp := *pub
+	cp.Payload, _ = json.Marshal(m)
+	return &cp
+}
+
+// fromBroker applies the bug to a packet on its way to the device; nil swallows it. The shim
+// answers the acknowledgements of its own PUBLISHes itself.
+func (r *relay) fromBroker(p packet.Packet) packet.Packet {
 	switch p := p.(type) {
+	case *packet.Puback:
+		if r.isOwn(p.PacketID) {
+			r.s.mu.Lock()
+			delete(r.s.injected, p.PacketID)
+			r.s.mu.Unlock()
+			return nil
+		}
+		if r.s.bug == ReusePacketID {
+			r.s.mu.Lock()
+			defer r.s.mu.Unlock()
+			// The newest first: the identifier was taken again only because the broker sat on the
+			// first message's PUBACK, so this PUBACK answers the newer message.
+			if q := r.s.routes[p.PacketID]; len(q) > 0 {
+				cp := *p
+				cp.PacketID = q[len(q)-1]
+				r.s.routes[p.PacketID] = q[:len(q)-1]
+				if len(q) == 1 {
+					delete(r.s.unacked, p.PacketID)
+				}
+				return &cp
+			}
+		}
 	case *packet.Pubrec:
+		if r.s.bug != QoS2Republish {
+			return p
+		}
 		r.s.mu.Lock()
 		mine := r.s.injected[p.PacketID]
 		if pub, ok := r.s.pending[r][p.PacketID]; ok && !mine && p.Code < 0x80 {
@@ -298,6 +552,22 @@ func (r *relay) fromBroker(p packet.Packet) packet.Packet {
 		delete(r.s.injected, p.PacketID)
 		r.s.mu.Unlock()
 		if mine {
+			return nil
+		}
+	case *packet.Pingresp:
+		if r.s.bug == FakePingresp {
+			return nil
+		}
+	case *packet.Connack:
+		if r.s.bug == IgnoreServerKeepalive {
+			cp := *p
+			cp.Props.ServerKeepAlive = 0
+			cp.Props.Present &^= 1 << packet.PropServerKeepAlive
+			return &cp
+		}
+	case *packet.Disconnect:
+		if r.s.bug == ContinueAfterDisconnect {
+			_ = r.toBroker(&packet.Pingreq{})
 			return nil
 		}
 	}
