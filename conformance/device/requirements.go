@@ -1,8 +1,6 @@
 package device
 
 import (
-	"fmt"
-
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 )
 
@@ -220,16 +218,6 @@ var Requirements = []Requirement{
 		ID: ReqPowerLoss, Level: Must, Scope: Contract,
 		Title: "on a power loss leaves without DISCONNECT (so that the broker publishes its will), and comes back online when power returns",
 	},
-}
-
-// requirementByID returns the catalogue entry with that ID.
-func requirementByID(id string) Requirement {
-	for _, r := range Requirements {
-		if r.ID == id {
-			return r
-		}
-	}
-	panic(fmt.Sprintf("device: no requirement %q in the catalogue", id))
 }
 
 func init() {

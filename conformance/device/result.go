@@ -356,12 +356,3 @@ func (r *Result) Summary() string {
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
-
-// outcomes lists the requirement outcomes by ID, for tests and tools.
-func (r *Result) outcomes() map[string]report.Outcome {
-	out := map[string]report.Outcome{}
-	for _, q := range r.Requirements {
-		out[q.ID] = q.Outcome
-	}
-	return out
-}
