@@ -271,19 +271,6 @@ func (c *Container) ID() string { return c.c.GetContainerID() }
 // Container returns the testcontainers-go container.
 func (c *Container) Container() testcontainers.Container { return c.c }
 
-// IP returns the container's address on a network it is attached to.
-func (c *Container) IP(ctx context.Context, networkName string) (string, error) {
-	in, err := c.c.Inspect(ctx)
-	if err != nil {
-		return "", fmt.Errorf("inspect %s: %w", c.Name(), err)
-	}
-	ep, ok := in.NetworkSettings.Networks[networkName]
-	if !ok || ep == nil || !ep.IPAddress.IsValid() {
-		return "", fmt.Errorf("%s is not attached to network %s", c.Name(), networkName)
-	}
-	return ep.IPAddress.String(), nil
-}
-
 // Logs returns the container's last n log lines (standard output and error).
 func (c *Container) Logs(n int) string { return tailLogs(c.c, n) }
 
