@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/spf13/cobra"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
 // Build information, set with -ldflags "-X main.version=... -X main.commit=...".
@@ -64,6 +65,9 @@ func main() {
 }
 
 func run(args []string) int {
+	// testcontainers-go announces every Docker connection on stderr; the commands report what
+	// matters about their containers themselves.
+	tclog.SetDefault(tclog.NewNoopLogger())
 	root := newRootCmd()
 	root.SetArgs(args)
 	err := root.Execute()
