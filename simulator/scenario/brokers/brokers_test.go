@@ -103,18 +103,18 @@ steps:
     # messages published while the observer reconnects are not seen; a retained check is not
     # affected.)
     expect: {retained: {topic: "acs/+/gate/+/status", payload: {online: true, boot: 1}, count: 2}, within: 12s}
-  - at: 8s
+  - at: 7s
     name: freeze
-    fault: {kind: broker_pause, duration: 2s}
-  - at: 8.5s
+    fault: {kind: broker_pause, duration: 1500ms}
+  - at: 7.5s
     do: {device: g1, command: open}
-    expect: {ack: ok, within: 8s}
-  - at: 17s
+    expect: {ack: ok, within: 6s}
+  - at: 10s
     name: partition
-    fault: {kind: network_partition, duration: 2s}
-  - at: 22s
+    fault: {kind: network_partition, duration: 1500ms}
+  - at: 13s
     do: {device: g2, command: open}
-    expect: {ack: ok, within: 10s}
+    expect: {ack: ok, within: 8s}
 `)
 	tgt, stop, err := brokers.Start(context.Background(), "image:"+img, s, nil)
 	if err != nil {
