@@ -3,10 +3,12 @@ package conformance_test
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -61,8 +63,120 @@ func TestMain(m *testing.M) {
 	if job := os.Getenv(childEnv); job != "" {
 		os.Exit(child(job))
 	}
-	// Ginkgo's interrupt handler lives as long as the process, by design.
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/onsi/ginkgo/v2/internal/interrupt_handler.(*InterruptHandler).registerForInterrupts.func2"))
+	// The child runs start here, all at once, before the tests that judge them: go test runs
+	// only GOMAXPROCS parallel tests at a time, and these tests spend their time waiting.
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "gatehouse-conformance-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	startPlan(dir, flag.Lookup("test.run").Value.String())
+	code := func() int {
+		defer os.RemoveAll(dir)
+		defer plan.wait()
+		// Ginkgo's interrupt handler lives as long as the process, by design.
+		goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/onsi/ginkgo/v2/internal/interrupt_handler.(*InterruptHandler).registerForInterrupts.func2"))
+		return 0
+	}()
+	os.Exit(code)
+}
+
+// childPlan holds the child runs TestMain started for the tests to judge.
+type childPlan struct {
+	reference []*childResult                     // shards 1..n-1 against the reference broker
+	faults    map[broker.Fault][]*childResult    // shards against each fault mode
+	mosquitto []*childResult                     // shards against mosquitto; nil when it is not installed
+	mutations map[mutant.Mutation][]*childResult // runs against each mutation
+	all       []*childResult
+}
+
+var plan childPlan
+
+// startPlan starts the child runs of the tests that the -test.run pattern selects.
+func startPlan(dir, pattern string) {
+	selected := func(test string) bool {
+		if pattern == "" {
+			return true
+		}
+		top, _, _ := strings.Cut(pattern, "/")
+		re, err := regexp.Compile(top)
+		return err != nil || re.MatchString(test)
+	}
+	n := 0
+	start := func(job childJob) *childResult {
+		n++
+		job.Out = filepath.Join(dir, fmt.Sprintf("result-%d.json", n))
+		r := startChild(job)
+		plan.all = append(plan.all, r)
+		return r
+	}
+	sharded := func(job childJob, first, count int) []*childResult {
+		var rs []*childResult
+		for i := first; i < count; i++ {
+			j := job
+			j.Shard, j.Shards = i, count
+			rs = append(rs, start(j))
+		}
+		return rs
+	}
+	if selected("TestReferenceBroker") {
+		// This process runs shard 0 itself, as the package's Ginkgo suite.
+		plan.reference = sharded(childJob{Target: "embedded", Timeout: 5 * time.Second}, 1, shards)
+	}
+	if selected("TestFaultModes") {
+		plan.faults = map[broker.Fault][]*childResult{}
+		for _, f := range broker.Faults() {
+			// The reference broker answers in milliseconds; the checks the fault breaks wait
+			// this long, and a packet that must not arrive would arrive well within the window.
+			job := childJob{Target: "embedded?fault=" + string(f), Timeout: time.Second, Window: 150 * time.Millisecond}
+			if f == broker.FaultSlowConnack {
+				// Late (a hundred times the usual), but well within the deadline of every
+				// expectation; every check connects, so the delay adds up.
+				job.SlowDelay = 30 * time.Millisecond
+			}
+			plan.faults[f] = sharded(job, 0, shards)
+		}
+	}
+	if _, err := target.LookMosquitto(); err == nil && selected("TestMosquitto") {
+		// mosquitto answers more slowly than the reference broker and fails a dozen checks, each
+		// after its deadline: one more shard.
+		plan.mosquitto = sharded(childJob{Target: "mosquitto", Timeout: 1500 * time.Millisecond, Window: 150 * time.Millisecond}, 0, shards+1)
+	}
+	if selected("TestMutations") {
+		plan.mutations = map[mutant.Mutation][]*childResult{}
+		// One run per mutation and group of at most twelve statements, so that no run waits
+		// long for many failing checks.
+		const group = 12
+		for _, m := range mutationNames() {
+			ids := mutant.Mutations[m]
+			for from := 0; from < len(ids); from += group {
+				part := ids[from:min(from+group, len(ids))]
+				filter := make([]string, len(part))
+				for j, id := range part {
+					filter[j] = string(id)
+				}
+				plan.mutations[m] = append(plan.mutations[m], start(childJob{Target: "embedded", Mutation: m, Timeout: time.Second,
+					Window: 150 * time.Millisecond, Filter: "mqtt-3.1.1 && (" + strings.Join(filter, " || ") + ")"}))
+			}
+		}
+	}
+}
+
+// wait waits for every child run.
+func (p *childPlan) wait() {
+	for _, r := range p.all {
+		<-r.done
+	}
+}
+
+func mutationNames() []mutant.Mutation {
+	names := make([]mutant.Mutation, 0, len(mutant.Mutations))
+	for m := range mutant.Mutations {
+		names = append(names, m)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // child runs the suite against one target and writes the result.
@@ -130,11 +244,9 @@ type childResult struct {
 	err  error
 }
 
-// startChild starts the suite against a target in a child process of this test binary. The test
-// waits for every child it started before it ends.
-func startChild(t *testing.T, job childJob) *childResult {
-	t.Helper()
-	job.Out = filepath.Join(t.TempDir(), "result.json")
+// startChild starts the suite against a target in a child process of this test binary; the
+// process waits for it before it exits (childPlan.wait).
+func startChild(job childJob) *childResult {
 	if job.Timeout == 0 {
 		// Generous: a conforming broker meets every deadline at once, and the machine may be
 		// busy with other tests (race detector on). Checks that fail wait this long.
@@ -152,21 +264,7 @@ func startChild(t *testing.T, job childJob) *childResult {
 		cmd.Env = append(os.Environ(), childEnv+"="+string(b))
 		r.out, r.err = cmd.CombinedOutput()
 	}()
-	t.Cleanup(func() { <-r.done })
 	return r
-}
-
-// startSharded runs the checks against job's target in n child processes, shards first to n-1
-// (first is 0 or, when the caller runs shard 0 itself, 1).
-func startSharded(t *testing.T, job childJob, first, n int) []*childResult {
-	t.Helper()
-	var rs []*childResult
-	for i := first; i < n; i++ {
-		j := job
-		j.Shard, j.Shards = i, n
-		rs = append(rs, startChild(t, j))
-	}
-	return rs
 }
 
 // waitMerged waits for the shards of a run and merges their results.
@@ -209,14 +307,14 @@ func (r *childResult) wait(t *testing.T) *suite.Result {
 // TestReferenceBroker runs every check in this process against the embedded reference broker:
 // every check holds, and every server-testable statement of MQTT 3.1.1 is covered.
 func TestReferenceBroker(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it runs first, its own shard in this process, while the children of every
+	// test run in the background.
 	tg, err := target.Parse("embedded")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// This process runs one shard as the package's Ginkgo suite (its output is go test's);
 	// child processes run the others.
-	others := startSharded(t, childJob{Target: "embedded", Timeout: 5 * time.Second}, 1, shards)
 	cfg := suite.Config{Versions: tested, Timeout: 5 * time.Second, Shard: 0, Shards: shards}
 	conformance.Prepare(&tg, &cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -232,7 +330,7 @@ func TestReferenceBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := waitMerged(t, others, own)
+	res := waitMerged(t, plan.reference, own)
 	for _, l := range res.Summary() {
 		t.Log(l)
 	}
@@ -273,26 +371,13 @@ func TestReferenceBroker(t *testing.T) {
 // to a statement the fault breaks, and every other check holds or is not supported.
 func TestFaultModes(t *testing.T) {
 	t.Parallel()
-	faults := broker.Faults()
-	results := make([][]*childResult, len(faults))
-	for i, f := range faults {
-		// The reference broker answers in milliseconds; the checks the fault breaks wait this
-		// long, and a packet that must not arrive would arrive well within the window.
-		job := childJob{Target: "embedded?fault=" + string(f), Timeout: time.Second, Window: 150 * time.Millisecond}
-		if f == broker.FaultSlowConnack {
-			// Late (a hundred times the usual), but well within the deadline of every
-			// expectation; every check connects, so the delay adds up.
-			job.SlowDelay = 30 * time.Millisecond
-		}
-		results[i] = startSharded(t, job, 0, shards)
-	}
-	for i, f := range faults {
+	for _, f := range broker.Faults() {
 		t.Run(string(f), func(t *testing.T) {
 			breaks, ok := conformance.Faults[f]
 			if !ok {
 				t.Errorf("fault mode %s has no entry in conformance.Faults: say which statements it breaks", f)
 			}
-			judgeFault(t, f, breaks, waitMerged(t, results[i]))
+			judgeFault(t, f, breaks, waitMerged(t, plan.faults[f]))
 		})
 	}
 }
@@ -340,9 +425,7 @@ func judgeFault(t *testing.T, f broker.Fault, breaks conformance.Breaks, res *su
 func TestMosquitto(t *testing.T) {
 	t.Parallel()
 	testenv.Mosquitto(t)
-	// mosquitto answers more slowly than the reference broker and fails a dozen checks, each
-	// after its deadline: one more shard.
-	res := waitMerged(t, startSharded(t, childJob{Target: "mosquitto", Timeout: 1500 * time.Millisecond, Window: 150 * time.Millisecond}, 0, shards+1))
+	res := waitMerged(t, plan.mosquitto)
 	for _, l := range res.Summary() {
 		t.Log(l)
 	}
@@ -395,33 +478,12 @@ func knownDeviations(path string) (map[string][]string, error) {
 // tested versions is broken by a fault mode or a mutation.
 func TestMutations(t *testing.T) {
 	t.Parallel()
-	names := make([]mutant.Mutation, 0, len(mutant.Mutations))
-	for m := range mutant.Mutations {
-		names = append(names, m)
-	}
-	slices.Sort(names)
-	// One run per mutation and group of at most twelve statements, so that no run waits long
-	// for many failing checks.
-	const group = 12
-	runs := make(map[mutant.Mutation][]*childResult, len(names))
-	for _, m := range names {
-		ids := mutant.Mutations[m]
-		for start := 0; start < len(ids); start += group {
-			part := ids[start:min(start+group, len(ids))]
-			filter := make([]string, len(part))
-			for j, id := range part {
-				filter[j] = string(id)
-			}
-			r := startChild(t, childJob{Target: "embedded", Mutation: m, Timeout: time.Second,
-				Window: 150 * time.Millisecond, Filter: "mqtt-3.1.1 && (" + strings.Join(filter, " || ") + ")"})
-			runs[m] = append(runs[m], r)
-		}
-	}
+	names := mutationNames()
 	broken := map[spec.ID]bool{}
 	for _, m := range names {
 		t.Run(string(m), func(t *testing.T) {
 			caught := map[spec.ID]int{}
-			for _, r := range runs[m] {
+			for _, r := range plan.mutations[m] {
 				for _, c := range r.wait(t).Checks {
 					if c.Verdict == suite.Fail {
 						for _, id := range c.Blamed {
