@@ -35,7 +35,15 @@ func main() {
 	dur := flag.Duration("duration", 3*time.Second, "publishing time")
 	idle := flag.Int("idle", 10000, "idle connections")
 	subs := flag.Int("subscribers", 1000, "fan-out subscribers")
+	serve := flag.String("serve", "", "only serve on `ADDR` for -duration while profiling (drive it from another process, e.g. brokerbench -addr)")
 	flag.Parse()
+	if *serve != "" {
+		if err := serveOnly(*serve, *out, *dur); err != nil {
+			fmt.Fprintln(os.Stderr, "brokerprof:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*c, *out, *dur, *idle, *subs); err != nil {
 		fmt.Fprintln(os.Stderr, "brokerprof:", err)
 		os.Exit(1)
@@ -107,6 +115,45 @@ func run(c, out string, dur time.Duration, idle, subs int) error {
 	}
 	fmt.Printf("%s: %.0f msg/s, %d/%d delivered, lost %d, p99 %s; profiles in %s\n", c, res.Rate, res.Delivered, res.Expected, res.Lost, res.P99, out)
 	return nil
+}
+
+// serveOnly runs the broker alone on addr and profiles it for d, so that the profile holds the
+// broker's work only, with the load coming from another process.
+func serveOnly(addr, out string, d time.Duration) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	b, err := broker.New(broker.Config{
+		Listeners:      []broker.Listener{{Kind: broker.TCP, Addr: addr}},
+		AllowAnonymous: true,
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	if err := b.Start(ctx); err != nil {
+		return err
+	}
+	fmt.Println("listening", b.Addr("").String())
+	cpu, err := os.Create(filepath.Join(out, "cpu.pprof"))
+	if err != nil {
+		return err
+	}
+	defer cpu.Close()
+	runtime.MemProfileRate = 64 << 10
+	if err := pprof.StartCPUProfile(cpu); err != nil {
+		return err
+	}
+	t := time.NewTimer(d)
+	<-t.C
+	pprof.StopCPUProfile()
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := b.Shutdown(sctx); err != nil {
+		return err
+	}
+	return writeProfile("allocs", filepath.Join(out, "allocs.pprof"))
 }
 
 func writeProfile(name, path string) error {
