@@ -27,9 +27,12 @@ func (d Direction) String() string {
 
 // TraceEvent is one packet seen by the broker on a client connection.
 //
-// Packet is read-only and valid only for the duration of the Trace call: its strings and byte
-// slices may alias the connection's read or write buffer. A tracer that keeps packets must copy
-// them (brokertest's recorder re-encodes and decodes each one).
+// Every field but Packet belongs to the event and may be kept after Trace returns: the broker
+// never hands a tracer a string that aliases one of its buffers (the client id of a CONNECT is
+// copied out of the read buffer). Packet is read-only and valid only for the duration of the
+// Trace call: its strings and byte slices alias the connection's read or write buffer, which is
+// reused for the next packet. A tracer that keeps packets must copy them (brokertest's recorder
+// re-encodes and decodes each one).
 type TraceEvent struct {
 	Time     time.Time
 	ClientID string // empty before CONNECT has been read
@@ -41,7 +44,9 @@ type TraceEvent struct {
 }
 
 // Tracer sees every packet in and out of every client connection. Trace is called from the
-// connection's goroutines, concurrently for different connections, and must not block.
+// connection's goroutines, concurrently for different connections, possibly with broker locks
+// held: it must not block or call back into the broker. What it may keep of an event is stated
+// on TraceEvent: every field except Packet, which it must copy to keep.
 type Tracer interface {
 	Trace(e TraceEvent)
 }

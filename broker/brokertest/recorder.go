@@ -10,7 +10,8 @@ import (
 	"github.com/gatehouse-iot/gatehouse/packet"
 )
 
-// Event is one recorded packet. Packet is the recorder's own copy: it may be kept.
+// Event is one recorded packet. Every field may be kept: Packet is the recorder's own copy, and the
+// broker hands tracers only strings it owns (see broker.TraceEvent).
 type Event struct {
 	Seq      int // position in the recording, from 0
 	Time     time.Time
