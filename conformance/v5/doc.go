@@ -22,6 +22,7 @@ package v5
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,17 +68,6 @@ func needQoS(c *suite.C, want, granted packet.QoS) {
 	}
 }
 
-// needQoSFeature ends a check as "not supported" when the broker's CONNACK announced a Maximum QoS
-// below qos.
-func needQoSFeature(c *suite.C, qos packet.QoS) {
-	switch qos {
-	case 1:
-		c.Require(suite.FeatureQoS1)
-	case 2:
-		c.Require(suite.FeatureQoS2)
-	}
-}
-
 // codeName prints a reason code with its value, e.g. "0x87 (not authorized)".
 func codeName(r packet.ReasonCode) string { return fmt.Sprintf("0x%02X (%s)", byte(r), r) }
 
@@ -108,6 +98,37 @@ func closedProblem(c *suite.C, conn *wire.Conn, forbidden ...packet.Type) string
 		}
 	}
 	return ""
+}
+
+// findings collects failures by statement in a check that judges several statements independently
+// and reports them together at the end, so that one broken statement does not leave the others
+// unjudged.
+type findings struct {
+	c    *suite.C
+	ids  []spec.ID
+	msgs []string
+}
+
+// add records a failure of statement id.
+func (f *findings) add(id spec.ID, format string, args ...any) {
+	if !slices.Contains(f.ids, id) {
+		f.ids = append(f.ids, id)
+	}
+	f.msgs = append(f.msgs, string(id)+": "+fmt.Sprintf(format, args...))
+}
+
+// expect records a failure of statement id unless ok.
+func (f *findings) expect(id spec.ID, ok bool, format string, args ...any) {
+	if !ok {
+		f.add(id, format, args...)
+	}
+}
+
+// report fails the check, attributed to every statement that failed, when any did.
+func (f *findings) report() {
+	if len(f.ids) > 0 {
+		f.c.For(f.ids...).Failf("%s", strings.Join(f.msgs, "; "))
+	}
 }
 
 // failures collects what went wrong in the cases of a check that tries several, so that the

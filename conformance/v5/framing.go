@@ -146,30 +146,22 @@ var _ = describe("Packet format, PINGREQ, DISCONNECT", func() {
 	suite.Must("sends only the Reason Codes each acknowledgement and DISCONNECT may carry",
 		ids(spec.V5_3_4_2_1, spec.V5_3_5_2_1, spec.V5_3_6_2_1, spec.V5_3_7_2_1, spec.V5_3_14_2_1), func(c *suite.C) {
 			exchange(c)
+			f := findings{c: c}
 			for _, e := range receivedEvents(c) {
 				switch p := e.Packet.(type) {
 				case *packet.Puback:
-					if !pubackCodes[p.Code] {
-						c.For(spec.V5_3_4_2_1).Failf("PUBACK Reason Code %s is not a PUBACK Reason Code", codeName(p.Code))
-					}
+					f.expect(spec.V5_3_4_2_1, pubackCodes[p.Code], "PUBACK Reason Code %s is not a PUBACK Reason Code", codeName(p.Code))
 				case *packet.Pubrec:
-					if !pubackCodes[p.Code] {
-						c.For(spec.V5_3_5_2_1).Failf("PUBREC Reason Code %s is not a PUBREC Reason Code", codeName(p.Code))
-					}
+					f.expect(spec.V5_3_5_2_1, pubackCodes[p.Code], "PUBREC Reason Code %s is not a PUBREC Reason Code", codeName(p.Code))
 				case *packet.Pubrel:
-					if !pubrelCodes[p.Code] {
-						c.For(spec.V5_3_6_2_1).Failf("PUBREL Reason Code %s is not a PUBREL Reason Code", codeName(p.Code))
-					}
+					f.expect(spec.V5_3_6_2_1, pubrelCodes[p.Code], "PUBREL Reason Code %s is not a PUBREL Reason Code", codeName(p.Code))
 				case *packet.Pubcomp:
-					if !pubrelCodes[p.Code] {
-						c.For(spec.V5_3_7_2_1).Failf("PUBCOMP Reason Code %s is not a PUBCOMP Reason Code", codeName(p.Code))
-					}
+					f.expect(spec.V5_3_7_2_1, pubrelCodes[p.Code], "PUBCOMP Reason Code %s is not a PUBCOMP Reason Code", codeName(p.Code))
 				case *packet.Disconnect:
-					if !serverDisconnectCodes[p.Code] {
-						c.For(spec.V5_3_14_2_1).Failf("DISCONNECT Reason Code %s is not one a Server may send", codeName(p.Code))
-					}
+					f.expect(spec.V5_3_14_2_1, serverDisconnectCodes[p.Code], "DISCONNECT Reason Code %s is not one a Server may send", codeName(p.Code))
 				}
 			}
+			f.report()
 		})
 
 	suite.Must("treats packets with reserved fixed header flags set otherwise than Table 2-2 as malformed and closes the connection",

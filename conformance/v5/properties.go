@@ -29,12 +29,14 @@ var _ = describe("PUBLISH properties", func() {
 			m.Props.ResponseTopic = c.Topic("reply", "gate-01")
 			m.Props.CorrelationData = []byte{0x00, 0xFF, 0x10, 'c', 'o', 'r', 'r'}
 			c.Put(p, m)
+			f := findings{c: c}
 			for _, s := range []*wire.Conn{a, b} {
 				in := c.AwaitPublish(s, wire.PublishOn(topic))
-				c.For(spec.V5_3_3_2_4).Expect(in.Props.Present.Has(packet.PropPayloadFormat) && in.Props.PayloadFormat == 1).To(BeTrue(), "%s: Payload Format Indicator 1", s.Name())
-				c.For(spec.V5_3_3_2_20).Expect(in.Props.ContentType).To(Equal(m.Props.ContentType), "%s: Content Type", s.Name())
-				c.For(spec.V5_3_3_2_15).Expect(in.Props.ResponseTopic).To(Equal(m.Props.ResponseTopic), "%s: Response Topic", s.Name())
-				c.For(spec.V5_3_3_2_16).Expect(in.Props.CorrelationData).To(Equal(m.Props.CorrelationData), "%s: Correlation Data", s.Name())
+				pr := in.Props
+				f.expect(spec.V5_3_3_2_4, pr.Present.Has(packet.PropPayloadFormat) && pr.PayloadFormat == 1, "%s: Payload Format Indicator %d (present: %t), want 1", s.Name(), pr.PayloadFormat, pr.Present.Has(packet.PropPayloadFormat))
+				f.expect(spec.V5_3_3_2_20, pr.ContentType == m.Props.ContentType, "%s: Content Type %q, want %q", s.Name(), pr.ContentType, m.Props.ContentType)
+				f.expect(spec.V5_3_3_2_15, pr.ResponseTopic == m.Props.ResponseTopic, "%s: Response Topic %q, want %q", s.Name(), pr.ResponseTopic, m.Props.ResponseTopic)
+				f.expect(spec.V5_3_3_2_16, string(pr.CorrelationData) == string(m.Props.CorrelationData), "%s: Correlation Data % x, want % x", s.Name(), pr.CorrelationData, m.Props.CorrelationData)
 				c.Ack(s, in)
 			}
 			c.Step("Payload Format Indicator 0 stays 0 (or absent, which means 0)")
@@ -42,7 +44,8 @@ var _ = describe("PUBLISH properties", func() {
 			m0.Props.Present.Add(packet.PropPayloadFormat)
 			c.Send(p, m0)
 			in := c.AwaitPublish(a, wire.PublishWith(topic, m0.Payload))
-			c.For(spec.V5_3_3_2_4).Expect(in.Props.PayloadFormat).To(Equal(byte(0)), "Payload Format Indicator")
+			f.expect(spec.V5_3_3_2_4, in.Props.PayloadFormat == 0, "Payload Format Indicator %d, want 0", in.Props.PayloadFormat)
+			f.report()
 		})
 
 	suite.Must("forwards every User Property unchanged and in order",
@@ -72,6 +75,7 @@ var _ = describe("PUBLISH properties", func() {
 
 	suite.Must("closes the connection on a Content Type or Response Topic that is not valid UTF-8",
 		ids(spec.V5_3_3_2_13, spec.V5_3_3_2_19), func(c *suite.C) {
+			f := findings{c: c}
 			for _, tc := range []struct {
 				name  string
 				id    spec.ID
@@ -83,8 +87,11 @@ var _ = describe("PUBLISH properties", func() {
 				c.Step("PUBLISH with %s", tc.name)
 				conn, _ := c.Connect("pub")
 				c.TrySendRaw(conn, rawPublish([]byte(c.Topic("s")), tc.props, []byte("x")))
-				closedWithout(c.For(tc.id), conn)
+				if problem := closedProblem(c, conn); problem != "" {
+					f.add(tc.id, "%s: %s", tc.name, problem)
+				}
 			}
+			f.report()
 		})
 
 	suite.Must("never forwards a Response Topic that holds a wildcard",
@@ -119,8 +126,9 @@ var _ = describe("PUBLISH properties", func() {
 			c.Step("an online subscriber gets at most the interval the message was published with")
 			c.Put(p, withExpiry(pub(topic, "long", 1, false), 60))
 			in := c.AwaitPublish(online, wire.PublishWith(topic, []byte("long")))
-			c.For(spec.V5_3_3_2_6).Expect(in.Props.Present.Has(packet.PropMessageExpiry)).To(BeTrue(), "Message Expiry Interval present on the forwarded message")
-			c.For(spec.V5_3_3_2_6).Expect(in.Props.MessageExpiry).To(BeNumerically("<=", 60), "forwarded Message Expiry Interval")
+			f := findings{c: c}
+			f.expect(spec.V5_3_3_2_6, in.Props.Present.Has(packet.PropMessageExpiry) && in.Props.MessageExpiry <= 60,
+				"forwarded Message Expiry Interval %d (present: %t), want at most 60", in.Props.MessageExpiry, in.Props.Present.Has(packet.PropMessageExpiry))
 			c.Ack(online, in)
 			c.Put(p, withExpiry(pub(topic, "short", 1, false), 1))
 			c.Ack(online, c.AwaitPublish(online, wire.PublishWith(topic, []byte("short"))))
@@ -135,13 +143,19 @@ var _ = describe("PUBLISH properties", func() {
 			off, _ = c.Connect("off", c.Persistent())
 			// A QoS 1 message kept for a disconnected subscriber is MQTT-4.5.0-1's; its interval is this check's.
 			in = c.For(spec.V5_4_5_0_1).AwaitPublish(off, wire.PublishWith(topic, []byte("long")))
-			c.For(spec.V5_3_3_2_6).Expect(in.Props.MessageExpiry).To(BeNumerically("<=", 59), "Message Expiry Interval of a message that waited %s in the broker", expiryWait)
+			f.expect(spec.V5_3_3_2_6, in.Props.MessageExpiry <= 59, "Message Expiry Interval %d of a message that waited %s in the broker, want at most 59", in.Props.MessageExpiry, expiryWait)
 			c.Ack(off, in)
-			c.For(spec.V5_3_3_2_5).AwaitNothing(off, wire.PublishWith(topic, []byte("short")))
+			if err := off.ExpectNothing(c.Window(), wire.PublishWith(topic, []byte("short"))); err != nil {
+				f.add(spec.V5_3_3_2_5, "a message whose 1 s expired before delivery: %v", err)
+			}
 
 			c.Send(p, &packet.Pubrel{PacketID: held})
-			comp := c.For(spec.V5_4_3_3_13).Await(p, wire.PubcompFor(held)).(*packet.Pubcomp)
-			c.For(spec.V5_4_3_3_13).Expect(comp.Code).To(Equal(packet.Success), "PUBCOMP reason code after the message expired")
+			if got, err := p.ExpectPacket(c.Timeout(), wire.PubcompFor(held)); err != nil {
+				f.add(spec.V5_4_3_3_13, "PUBREL of a message that expired after PUBREC: %v", err)
+			} else if code := got.(*packet.Pubcomp).Code; code != packet.Success {
+				f.add(spec.V5_4_3_3_13, "PUBCOMP %s after the message expired, want 0x00", codeName(code))
+			}
+			f.report()
 		})
 
 	suite.Must("applies no message expiry to a QoS 2 PUBLISH it has already sent",

@@ -122,6 +122,9 @@ var Mutations = map[Mutation][]spec.ID{
 // client applies the mutation to a packet from the client (pk nil or bad non-nil when it does not
 // decode or validate) and returns what goes to the broker; false ends the connection.
 func (p *Proxy) client(s *session, raw []byte, pk packet.Packet, decodeErr, invalid error) ([][]byte, bool) {
+	if out, keep, done := p.clientV5(s, raw, pk, decodeErr, invalid); done {
+		return out, keep
+	}
 	v, _ := s.state()
 	switch {
 	case (decodeErr != nil || invalid != nil) && p.m == SwallowInvalid:
@@ -273,6 +276,9 @@ func (p *Proxy) connect(s *session, raw []byte, c *packet.Connect) ([][]byte, bo
 
 // broker applies the mutation to a packet from the broker and returns what goes to the client.
 func (p *Proxy) broker(s *session, raw []byte, pk packet.Packet) [][]byte {
+	if out, done := p.brokerV5(s, raw, pk); done {
+		return out
+	}
 	v, pinged := s.state()
 	switch pk := pk.(type) {
 	case *packet.Connack:
