@@ -9,7 +9,12 @@
 // 4.1, 4.4), subscribe.go (3.8 to 3.11, subscription identifiers, No Local), topics.go (1.5.4,
 // 4.7), alias.go (topic aliases), limits.go (Maximum Packet Size, Receive Maximum, flow control
 // of 4.9), framing.go (1.5.5, 2.1.3, 2.2, 3.12, 3.14, 3.15, 4.13), shared.go (4.8.2), order.go
-// (4.6) and transport.go (4.2, 6).
+// (4.6), transport.go (4.2, 6) and access.go (checks that need a topic the broker denies);
+// codes.go holds the Reason Code tables the checks compare with.
+//
+// The package's tests (selfproof_test.go) show every check failing against a broker that breaks
+// its statement: the reference broker behind the mutant proxy of conformance/internal/mutant
+// (MutationsV5), for every statement no broker fault mode (conformance.Faults) breaks.
 //
 // Where MQTT 5.0 lets a broker choose between answers — close the connection with or without a
 // DISCONNECT first, refuse a subscription with a SUBACK code or by closing, deliver overlapping
