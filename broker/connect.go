@@ -134,8 +134,14 @@ func (c *conn) onConnect(cp *packet.Connect) bool {
 		CertCN:      c.peerCN(),
 		Remote:      c.remote,
 	}
-	if code, reason := b.authenticate(&c.identity, c.lis); code != packet.Success {
-		return refuse(code, "§3.2.2.2", reason)
+	if code, reason := b.authenticate(&c.identity, c.lis, v); code != packet.Success {
+		// MQTT-3.1.4-2 (5.0), §3.1.4 (3.1.1, unnumbered): a failed authentication check closes
+		// the connection, after a CONNACK saying why.
+		rule := "§3.1.4"
+		if v == packet.V5 {
+			rule = "MQTT-3.1.4-2"
+		}
+		return refuse(code, rule, reason)
 	}
 	c.faults = b.faults.forClient(clientID)
 
@@ -225,8 +231,17 @@ func (c *conn) onConnect(cp *packet.Connect) bool {
 }
 
 // authenticate decides whether the identity may connect; it may set the username from the
-// certificate (use_identity_as_username).
-func (b *Broker) authenticate(id *auth.Identity, l Listener) (packet.ReasonCode, string) {
+// certificate (use_identity_as_username). The code it returns is a 5.0 reason code, which
+// ConnackCode maps to the 3.x return code.
+//
+// Credentials that do not verify (unknown user, wrong or missing password) are 0x86 "Bad User
+// Name or Password" in 5.0, but 0x05 "not authorized" in 3.1 and 3.1.1: their Table 3.1 keeps
+// 0x04 "bad user name or password" for user name or password data that is malformed, and
+// well-formed credentials that are refused are the client not being authorized to connect
+// (mosquitto answers 0x05 too). Malformed credential data never reaches this point: in 3.x a
+// password without a user name (MQTT-3.1.2-22) or a user name that is not UTF-8 makes the CONNECT
+// malformed, and it is closed without CONNACK (MQTT-3.1.4-1), so the broker sends no 0x04.
+func (b *Broker) authenticate(id *auth.Identity, l Listener, v packet.Version) (packet.ReasonCode, string) {
 	if l.UseIdentityAsUsername {
 		if id.CertCN == "" {
 			return packet.NotAuthorized, "a client certificate is required"
@@ -252,6 +267,9 @@ func (b *Broker) authenticate(id *auth.Identity, l Listener) (packet.ReasonCode,
 		return packet.Success, ""
 	case errors.Is(err, auth.ErrNotAuthorized):
 		return packet.NotAuthorized, "not authorised"
+	case v != packet.V5:
+		// Table 3.1 (3.1.1): well-formed credentials that do not verify are 0x05, not 0x04.
+		return packet.NotAuthorized, "bad user name or password"
 	default:
 		return packet.BadUserNameOrPassword, "bad user name or password"
 	}

@@ -51,7 +51,8 @@ var (
 
 // Errors an Authenticator returns, mapped by the broker onto CONNACK return / reason codes.
 var (
-	// ErrBadCredentials: unknown user name or wrong password (3.1.1 CONNACK 0x04, 5.0 0x86).
+	// ErrBadCredentials: unknown user name or wrong password (5.0 CONNACK 0x86; 3.1.1 0x05, since
+	// 3.1.1 keeps 0x04 for malformed user name or password data).
 	ErrBadCredentials = errors.New("bad user name or password")
 	// ErrNotAuthorized: the client may not connect this way, e.g. without a user name (3.1.1 0x05, 5.0 0x87).
 	ErrNotAuthorized = errors.New("not authorized")

@@ -74,12 +74,6 @@ func withUser(args []string, user, password string) []string {
 	return append(args, "-u", user, "-P", password)
 }
 
-// wrongPassword3 is why the 3.1.1 refusal specs are pending: MQTT 3.1.1 §3.2.2.3 (Table 3.1)
-// keeps 0x04 for a user name or password whose data is malformed and 0x05 for a client that is
-// not authorized to connect; a well-formed but wrong password is the latter, which is also what
-// mosquitto 2.0.11 answers. The reference broker answers 0x04.
-const wrongPassword3 = " [pending: the reference broker answers CONNACK 0x04 to a wrong 3.1.1 password; 3.1.1 Table 3.1 and mosquitto 2.0.11 answer 0x05]"
-
 var _ = Describe("Passwords from a file written by broker/auth", func() {
 	It("admit the right password from every stack", func() {
 		b := securedBroker()
@@ -94,14 +88,16 @@ var _ = Describe("Passwords from a file written by broker/auth", func() {
 		}
 	})
 
-	It("refuse a wrong 3.1.1 password with CONNACK 0x05 (paho.mqtt.golang)"+wrongPassword3, Pending, func() {
+	// MQTT 3.1.1 Table 3.1 keeps 0x04 for user name or password data that is malformed; a
+	// well-formed but wrong password is 0x05 (not authorized), which mosquitto 2.0.11 answers too.
+	It("refuse a wrong 3.1.1 password with CONNACK 0x05 (paho.mqtt.golang)", func() {
 		b := securedBroker()
 		code, err := pahoConnectCode(userPaho(b, "gate-01", "gate-01", "wrong"))
 		Expect(err).To(HaveOccurred())
 		Expect(code).To(Equal(byte(0x05)), "%v", err)
 	})
 
-	It("refuse a wrong 3.1.1 password: mosquitto_pub exits 5, 'not authorised'"+wrongPassword3, Pending, func() {
+	It("refuse a wrong 3.1.1 password: mosquitto_pub exits 5, 'not authorised'", func() {
 		b := securedBroker()
 		out, status := runPub(withUser(pubArgs(b.Addr(), "mqttv311", "gate-01", "acs/s1/gate/gate-01/state", 1, false, "{}"), "gate-01", "wrong")...)
 		Expect(status).To(Equal(5))
