@@ -70,7 +70,7 @@ type conn struct {
 	aliases     map[uint16]string
 	will        *willMsg // the will of this connection; nil once removed (MQTT-3.1.2-10)
 
-	// outMu protects the write path: out, writing, closing, broken, q0 and version.
+	// outMu protects the write path: out, writing, closing, broken, q0, version and ownPending.
 	outMu   sync.Mutex
 	out     []byte         // encoded packets waiting for the writer
 	writing bool           // a writer goroutine is running
@@ -78,6 +78,8 @@ type conn struct {
 	broken  bool           // a write failed; drop everything
 	q0      int            // QoS 0 PUBLISH packets in out (bounded by Config.MaxQueued)
 	version packet.Version // encoding version (0 before CONNECT: 3.1.1 encoding)
+	// ownPending: the read goroutine queued answers it will write itself (ownwrite.go).
+	ownPending bool
 
 	closeOnce sync.Once
 
@@ -171,6 +173,7 @@ func (c *conn) burst(m int, rerr error) bool {
 			return false
 		}
 		if n == 0 && !full {
+			c.flushOwn()
 			return true
 		}
 		if !pooled || need > len(buf) || n == len(buf) {
@@ -181,6 +184,7 @@ func (c *conn) burst(m int, rerr error) bool {
 			}
 			buf, pooled = nb, true
 		}
+		c.flushOwn()
 		c.setReadDeadline()
 		m, rerr = c.nc.Read(buf[n:])
 		n += m

@@ -43,6 +43,10 @@ type parking struct {
 	buf    []byte
 	n      int
 	err    error
+	// writeFn writes c.out without waiting (under outMu, see writeNow), leaving wn and werr.
+	writeFn func(fd uintptr) bool
+	wn      int
+	werr    error
 }
 
 // poller is the broker's epoll instance for parked connections. The epoll descriptor itself
@@ -82,6 +86,14 @@ func (c *conn) pollable() bool {
 		return false
 	}
 	c.pk.raw = raw
+	c.pk.writeFn = func(fd uintptr) bool {
+		for {
+			c.pk.wn, c.pk.werr = syscall.Write(int(fd), c.out)
+			if c.pk.werr != syscall.EINTR {
+				return true
+			}
+		}
+	}
 	c.pk.readFn = func(fd uintptr) bool {
 		for {
 			c.pk.n, c.pk.err = syscall.Read(int(fd), c.pk.buf)
@@ -406,4 +418,29 @@ func (p *poller) shutdown() {
 		p.stopped = true
 		_ = p.file.Close()
 	}
+}
+
+// writeNow writes c.out with one non-blocking write and reports whether all of it went; what the
+// socket did not take stays in c.out for the writer goroutine. Called by the read goroutine with
+// outMu held, only when no writer goroutine runs.
+func (c *conn) writeNow() bool {
+	if c.pk.writeFn == nil || c.closing || c.broken {
+		return false
+	}
+	if err := c.pk.raw.Write(c.pk.writeFn); err != nil {
+		return false // closed: the writer goroutine finds out and marks the connection broken
+	}
+	n, err := c.pk.wn, c.pk.werr
+	c.pk.werr = nil
+	if err != nil || n <= 0 {
+		return false // EAGAIN (socket full) or an error: left to the writer goroutine
+	}
+	c.b.stats.BytesSent.Add(uint64(n))
+	if n < len(c.out) {
+		c.out = c.out[:copy(c.out, c.out[n:])]
+		return false
+	}
+	putBuf(c.out)
+	c.out, c.q0 = nil, 0
+	return true
 }

@@ -12,3 +12,4 @@ func (c *conn) pollable() bool { return false }
 func (c *conn) serveEvents()   {}
 func (c *conn) wakeParked()    {}
 func (p *poller) shutdown()    {}
+func (c *conn) writeNow() bool { return false }

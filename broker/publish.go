@@ -178,7 +178,7 @@ func (c *conn) ackPuback(pid uint16, code packet.ReasonCode) {
 	}
 	start := len(c.out)
 	c.out, _ = ack.AppendTo(c.out, c.version)
-	c.endWrite(start, false)
+	c.endWriteOwn(start)
 }
 
 func (c *conn) ackPubrec(pid uint16, code packet.ReasonCode) {
@@ -191,7 +191,7 @@ func (c *conn) ackPubrec(pid uint16, code packet.ReasonCode) {
 	}
 	start := len(c.out)
 	c.out, _ = ack.AppendTo(c.out, c.version)
-	c.endWrite(start, false)
+	c.endWriteOwn(start)
 }
 
 func (c *conn) onPubrel(p *packet.Pubrel) {
@@ -216,7 +216,7 @@ func (c *conn) onPubrel(p *packet.Pubrel) {
 	}
 	start := len(c.out)
 	c.out, _ = comp.AppendTo(c.out, c.version)
-	c.endWrite(start, false)
+	c.endWriteOwn(start)
 }
 
 // sendPublish writes one PUBLISH to the client. QoS 0 messages are dropped (and counted) when
