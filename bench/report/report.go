@@ -33,6 +33,9 @@ type Run struct {
 	// BrokerCPU is the CPU time (user + system) the broker used during the workload.
 	BrokerCPU time.Duration `json:"broker_cpu_ns"`
 	Error     string        `json:"error,omitempty"`
+	// Note is something that went wrong after the measurement, which it does not invalidate
+	// (e.g. a broker that had to be killed after the run).
+	Note string `json:"note,omitempty"`
 }
 
 // Metric is what a case is judged by.
@@ -77,6 +80,7 @@ type Cell struct {
 	ConnectSeconds float64  `json:"connect_seconds,omitempty"`
 	CPUPerMsgUs    float64  `json:"cpu_per_msg_us,omitempty"`
 	Errors         []string `json:"errors,omitempty"`
+	Notes          []string `json:"notes,omitempty"`
 }
 
 // Median returns the median of xs (the mean of the middle two for an even count); 0 for none.
@@ -112,6 +116,9 @@ func Summarise(runs []Run) []Cell {
 		}
 		c := &cells[i]
 		c.Runs++
+		if r.Note != "" {
+			c.Notes = append(c.Notes, r.Note)
+		}
 		if r.Error != "" {
 			c.Failed++
 			c.Errors = append(c.Errors, r.Error)
@@ -345,6 +352,15 @@ func Markdown(w io.Writer, f File) error {
 	}
 	if len(errs) > 0 {
 		b.WriteString("\nFailed runs:\n\n" + strings.Join(errs, "\n") + "\n")
+	}
+	var notes []string
+	for _, c := range f.Cells {
+		for _, n := range c.Notes {
+			notes = append(notes, fmt.Sprintf("- %s, %s, %s: %s", c.Case, c.Mode, c.Broker, n))
+		}
+	}
+	if len(notes) > 0 {
+		b.WriteString("\nAfter the measurement (not counted as failures):\n\n" + strings.Join(notes, "\n") + "\n")
 	}
 	_, err := w.Write(b.Bytes())
 	return err

@@ -122,3 +122,22 @@ func TestSpliceReplacesOnlyBetweenTheMarkers(t *testing.T) {
 		t.Fatalf("Splice with markers in the wrong order: %v, want ErrNoMarkers", err)
 	}
 }
+
+func TestANoteAfterTheMeasurementIsNotAFailure(t *testing.T) {
+	r := rate("idle", "mochi", 1, 0, 0)
+	r.Result = loadgen.Result{BytesPerConn: 27 * 1024}
+	r.Note = "broker mochi: still running 30s after SIGTERM; killed"
+	f := File{Runs: []Run{r}}
+	f.Cells = Summarise(f.Runs)
+	c, _ := Find(f.Cells, "idle", Shared, "mochi")
+	if c.Failed != 0 || c.Median != 27 || len(c.Notes) != 1 {
+		t.Fatalf("cell = %+v, want the measurement kept and the note recorded", c)
+	}
+	var b bytes.Buffer
+	if err := Markdown(&b, f); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "not counted as failures") || strings.Contains(b.String(), "Failed runs") {
+		t.Fatalf("markdown:\n%s", b.String())
+	}
+}

@@ -322,8 +322,12 @@ func runAgainst(ctx context.Context, c config, r report.Run, bc benchCase, p tar
 	}
 	stopErr := p.Stop()
 	r.Result = res
-	if err = errors.Join(err, stopErr); err != nil {
-		r.Error = err.Error()
+	switch {
+	case err != nil:
+		r.Error = errors.Join(err, stopErr).Error()
+	case stopErr != nil:
+		// The broker was measured; how it stopped does not change the figures.
+		r.Note = stopErr.Error()
 	}
 	return r
 }
