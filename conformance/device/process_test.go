@@ -127,11 +127,13 @@ var _ = ginkgo.Describe("gatehouse certify against gatehouse sim, separate proce
 			var rec report.Record
 			gomega.Expect(json.Unmarshal(b, &rec)).To(gomega.Succeed())
 			gomega.Expect(rec.Kind).To(gomega.Equal(report.KindCertify))
-			gomega.Expect(rec.Outcome).To(gomega.BeElementOf(report.Pass, report.Warn), r.output)
+			gomega.Expect(rec.Outcome).To(gomega.Equal(report.Pass), r.output)
 			gomega.Expect(rec.Versions.Other).To(gomega.HaveKeyWithValue("firmware", "1.4.2"))
 			passed := 0
 			for _, c := range rec.Cases {
-				gomega.Expect(c.Outcome.Failed()).To(gomega.BeFalse(), "%s: %s", c.Name, c.Message)
+				// Without a bench the physical events and the QoS 2 charge are not exercised
+				// (skipped); everything else passes, without a warning.
+				gomega.Expect(c.Outcome).To(gomega.BeElementOf(report.Pass, report.Skip), "%s: %s", c.Name, c.Message)
 				if c.Outcome == report.Pass {
 					passed++
 				}
@@ -143,29 +145,29 @@ var _ = ginkgo.Describe("gatehouse certify against gatehouse sim, separate proce
 		ginkgo.Entry("camera", "camera"),
 	)
 
-	// The simulated controller is built on paho.mqtt.golang, which resends a QoS 2 PUBLISH after
-	// its PUBREL (eclipse-paho/paho.mqtt.golang#788): the bench run finds exactly that.
+	// Through the simulated bench's relays the certifier cuts the exit gate's power and plays a
+	// vehicle on its loop, whose passage bills at QoS 2: every requirement passes, the QoS 2
+	// exchange broken by two drops included.
 	ginkgo.It("certifies through the simulated bench: power cut and vehicle passage by relay", func() {
 		r := runs["bench"]
 		gomega.Expect(r.err).NotTo(gomega.HaveOccurred())
-		gomega.Expect(r.code).To(gomega.Equal(1), r.output)
+		gomega.Expect(r.code).To(gomega.Equal(0), r.output)
 		gomega.Expect(r.output).To(gomega.ContainSubstring(`certify: bench "simulated gate bench" open`))
-		gomega.Expect(r.output).To(gomega.ContainSubstring("did not pass: qos2"))
 		b, err := os.ReadFile(filepath.Join(r.report, "certify-gate-gate-hil.json"))
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		var rec report.Record
 		gomega.Expect(json.Unmarshal(b, &rec)).To(gomega.Succeed())
+		gomega.Expect(rec.Outcome).To(gomega.Equal(report.Pass), r.output)
+		seen := map[string]bool{}
 		for _, c := range rec.Cases {
-			switch {
-			case strings.Contains(c.Name, "] qos2:"):
-				gomega.Expect(c.Outcome).To(gomega.Equal(report.Fail), c.Message)
-				gomega.Expect(c.Message).To(gomega.ContainSubstring("sent again after its PUBREL"))
-			case strings.Contains(c.Name, "] power-loss:"), strings.Contains(c.Name, "] events:"):
-				gomega.Expect(c.Outcome).To(gomega.Equal(report.Pass), "%s: %s", c.Name, c.Message)
-			default:
-				gomega.Expect(c.Outcome.Failed()).To(gomega.BeFalse(), "%s: %s", c.Name, c.Message)
+			gomega.Expect(c.Outcome).To(gomega.Equal(report.Pass), "%s: %s", c.Name, c.Message)
+			for _, id := range []string{"qos2", "power-loss", "events", "keepalive"} {
+				if strings.Contains(c.Name, "] "+id+":") {
+					seen[id] = true
+				}
 			}
 		}
+		gomega.Expect(seen).To(gomega.HaveLen(4), "the QoS 2, power loss, events and keepalive requirements are in the record")
 	})
 
 	ginkgo.DescribeTable("refuses bad arguments with exit code 2, naming the problem",

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/gatehouse-iot/gatehouse/simulator/device/link"
 	"github.com/gatehouse-iot/gatehouse/simulator/fault"
 )
 
@@ -125,6 +126,7 @@ type Stats struct {
 	Dropped          uint64    `json:"dropped"`           // QoS 1/2 messages dropped: offline queue full or power lost
 	TelemetryDropped uint64    `json:"telemetry_dropped"` // QoS 0 telemetry not sent while offline
 	fault.WireStats
+	Link link.Stats `json:"link"` // the keepalive and QoS 2 session kept below the MQTT client
 }
 
 // Add adds o's counters to s.
@@ -147,4 +149,5 @@ func (s *Stats) Add(o Stats) {
 	s.PingreqsDropped += o.PingreqsDropped
 	s.DupsCleared += o.DupsCleared
 	s.Resets += o.Resets
+	s.Link.Add(o.Link)
 }

@@ -13,7 +13,9 @@ import (
 
 // The MQTT adapter: a paho.mqtt.golang 3.1.1 client per connection attempt, all of one power-on
 // sharing one ordered in-memory store, so that QoS 1/2 messages in flight when a connection is
-// lost are resent (with DUP) on the next connection and billing stays exactly-once. Reconnection
+// lost are resent (with DUP) on the next connection, and one link (simulator/device/link) that
+// keeps the keepalive and sends a released QoS 2 message's PUBREL where paho would resend its
+// PUBLISH, so that billing stays exactly-once. Reconnection
 // is the device's own (paho's automatic reconnect is off): exponential backoff with seeded
 // jitter, scheduled on the device's clock, and no reconnection while the power is off.
 
@@ -46,9 +48,11 @@ func (s *Sim) clientOptions(gen uint64) *mqtt.ClientOptions {
 	o.SetPassword(s.cfg.Password)
 	o.SetProtocolVersion(4)
 	o.SetCleanSession(s.cfg.CleanSession)
-	o.SetKeepAlive(s.cfg.Keepalive)
-	// Notice a silent network within about one keepalive of the missing PINGRESP.
-	o.SetPingTimeout(min(s.cfg.Keepalive, 10*time.Second))
+	// The keepalive is the link's (simulator/device/link): paho's checks every Keep Alive/4 let
+	// a gap between packets reach 1.25 × Keep Alive (MQTT-3.1.2-23). The link writes the
+	// configured Keep Alive into the CONNECT, sends PINGREQ in time and gives up on a server
+	// that does not answer one within min(Keep Alive, 10s).
+	o.SetKeepAlive(0)
 	o.SetConnectTimeout(s.cfg.ConnectTimeout)
 	o.SetWriteTimeout(10 * time.Second)
 	o.SetAutoReconnect(false)
@@ -61,9 +65,13 @@ func (s *Sim) clientOptions(gen uint64) *mqtt.ClientOptions {
 		willPayload, _ = f.StringParam("payload", "offline")
 	}
 	o.SetWill(will, willPayload, 1, true)
-	wire, timeout := s.wire, s.cfg.ConnectTimeout
+	wire, lk, timeout := s.wire, s.link, s.cfg.ConnectTimeout
 	o.SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
-		return wire.Dial(u.Host, timeout)
+		c, err := wire.Dial(u.Host, timeout)
+		if err != nil {
+			return nil, err
+		}
+		return lk.Wrap(c), nil
 	})
 	handler := func(_ mqtt.Client, m mqtt.Message) {
 		name, ok := commandName(s.topics, m.Topic())

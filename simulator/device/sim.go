@@ -17,6 +17,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/gatehouse-iot/gatehouse/simulator/clock"
+	"github.com/gatehouse-iot/gatehouse/simulator/device/link"
 	"github.com/gatehouse-iot/gatehouse/simulator/fault"
 )
 
@@ -34,6 +35,7 @@ type Sim struct {
 	observe func(Message)
 	log     *slog.Logger
 	wire    *fault.Wire
+	link    *link.Link // keepalive and QoS 2 session state below the client, for every connection
 
 	inbox    chan func()
 	stopping chan struct{} // closed when Close begins: posts are refused from then on
@@ -99,6 +101,7 @@ func New(cfg Config, m Machine, opts ...Option) (*Sim, error) {
 		clk:         clock.Real(),
 		log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		wire:        fault.NewWire(),
+		link:        link.New(link.Config{Keepalive: cfg.Keepalive}),
 		inbox:       make(chan func(), inboxSize),
 		stopping:    make(chan struct{}),
 		done:        make(chan struct{}),
@@ -268,6 +271,7 @@ func (s *Sim) Stats() Stats {
 	st := s.stats
 	s.mu.Unlock()
 	st.WireStats = s.wire.Stats()
+	st.Link = s.link.Stats()
 	return st
 }
 
@@ -500,6 +504,7 @@ func (s *Sim) powerOn(delay time.Duration) {
 	s.boots++
 	s.bootAt = s.clk.Now()
 	s.store = mqtt.NewOrderedMemoryStore()
+	s.link.Reset() // the session state below the client goes with the client's store
 	s.outbox = nil
 	s.attempt = 0
 	s.everOnline = false
