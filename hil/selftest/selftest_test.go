@@ -3,10 +3,13 @@ package selftest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/gatehouse-iot/gatehouse/hil/bench"
 	"github.com/gatehouse-iot/gatehouse/hil/pins"
@@ -78,5 +81,41 @@ func TestMissingHardwareListsEveryPin(t *testing.T) {
 	out := buf.String()
 	if rep.OK() || strings.Count(out, "FAIL") != 10 || !strings.Contains(out, "/dev/gpiochip0 not found") || !strings.Contains(out, "periph host drivers:") {
 		t.Errorf("report:\n%s\nwant 10 failing pins naming /dev/gpiochip0 and the driver list", out)
+	}
+}
+
+// The loopback pulse at every moment of the bench's first milliseconds, as gatehouse hil runs it:
+// the rig opens (each relay pin set to its released level), the pins are checked, the pulse goes
+// out. Wherever it lands, the input must become active exactly one wire delay after the relay is
+// energised. A pulse that landed while the input was still taking the level the rig opened it
+// with was measured from the wrong edge, or not seen at all ("input never became active").
+func TestLoopbackAtAnyMomentAfterOpen(t *testing.T) {
+	for _, seed := range []int64{1, 42, 99} {
+		for at := time.Duration(0); at <= 6*time.Millisecond; at += 250 * time.Microsecond {
+			t.Run(fmt.Sprintf("seed=%d/at=%v", seed, at), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					b := load(t, "sim.yaml")
+					b.Sim.Seed = seed
+					bd, err := sim.NewBoard(b)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer bd.Close()
+					r, err := rig.Open(b, &pins.Opener{Sim: bd})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer r.Close()
+					<-time.After(at)
+					rep := CheckPins(b, &pins.Opener{Sim: bd})
+					rep.Loops = CheckLoopbacks(context.Background(), r)
+					if err := rep.Err(); err != nil || rep.Loops[0].Delay != b.Sim.Propagation {
+						var buf bytes.Buffer
+						rep.Write(&buf)
+						t.Errorf("seed %d, pulse %v after open: delay %v, want the wire's %v; err %v\n%s", seed, at, rep.Loops[0].Delay, b.Sim.Propagation, err, buf.String())
+					}
+				})
+			})
+		}
 	}
 }

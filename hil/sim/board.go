@@ -67,6 +67,7 @@ type Board struct {
 	broken   map[string]bool
 	slow     map[string]time.Duration
 	stuck    map[string]bool
+	contacts map[string]bool // by loopback relay name: whether its contact is closed
 	wireErrs []error
 }
 
@@ -74,13 +75,14 @@ type Board struct {
 // loopback pairs. Faults, if any, are applied from the start.
 func NewBoard(b *bench.Bench, faults ...Fault) (*Board, error) {
 	bd := &Board{
-		bench:  b,
-		opts:   b.Sim,
-		pins:   map[string]*Pin{},
-		rng:    rand.New(rand.NewPCG(uint64(b.Sim.Seed), 0x9e3779b97f4a7c15)),
-		broken: map[string]bool{},
-		slow:   map[string]time.Duration{},
-		stuck:  map[string]bool{},
+		bench:    b,
+		opts:     b.Sim,
+		pins:     map[string]*Pin{},
+		rng:      rand.New(rand.NewPCG(uint64(b.Sim.Seed), 0x9e3779b97f4a7c15)),
+		broken:   map[string]bool{},
+		slow:     map[string]time.Duration{},
+		stuck:    map[string]bool{},
+		contacts: map[string]bool{},
 	}
 	for _, f := range faults {
 		switch f.Kind {
@@ -120,13 +122,25 @@ func NewBoard(b *bench.Bench, faults ...Fault) (*Board, error) {
 		}
 		out, sense := bd.pins[r.Pin], bd.pins[in.Pin]
 		wire := bd.sched.newLane()
+		relay := lb.Relay
 		out.onChange = append(out.onChange, func(l gpio.Level, at time.Time) {
 			closed := l == r.Active
+			// The contact starts open: a relay pin first configured at its released level moves
+			// nothing, so nothing travels and nothing bounces. Sending that non-change made the
+			// input bounce just as a self-test energised the relay, and the two bursts were
+			// debounced as one change stamped before the relay was energised.
+			bd.mu.Lock()
+			moved := bd.contacts[relay] != closed
+			bd.contacts[relay] = closed
+			bd.mu.Unlock()
+			if !moved {
+				return
+			}
 			level := in.Active
 			if !closed {
 				level = !in.Active
 			}
-			bd.send(wire, lb.Relay, at, func(at time.Time) { bd.bounce(sense, level, at) })
+			bd.send(wire, relay, at, func(at time.Time) { bd.bounce(sense, level, at) })
 		})
 	}
 	return bd, nil

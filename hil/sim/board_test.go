@@ -329,7 +329,8 @@ func TestTransitionLog(t *testing.T) {
 }
 
 // Two changes closer together than the bounce span: the input ends at the second level, because
-// the second change cuts the first one's bounce short.
+// the second change cuts the first one's bounce short. (The relay pin starts unconfigured with its
+// contact open, so energising it is the first movement and releasing it the second.)
 func TestQuickSecondChangeSupersedesBounce(t *testing.T) {
 	for seed := int64(1); seed <= 20; seed++ {
 		synctest.Test(t, func(t *testing.T) {
@@ -343,13 +344,66 @@ func TestQuickSecondChangeSupersedesBounce(t *testing.T) {
 			defer bd.Close()
 			r8, s8 := mustPin(t, bd, "R8"), mustPin(t, bd, "S8")
 			_ = s8.In(gpio.PullDown, gpio.BothEdges)
-			_ = r8.Out(gpio.Low)
-			<-time.After(100 * time.Microsecond)
 			_ = r8.Out(gpio.High)
+			<-time.After(100 * time.Microsecond)
+			_ = r8.Out(gpio.Low)
 			<-time.After(50 * time.Millisecond)
-			if s8.Read() != gpio.High {
-				t.Errorf("seed %d: loopback input settled %v after low then high 100µs apart, want high", seed, s8.Read())
+			if s8.Read() != gpio.Low {
+				t.Errorf("seed %d: loopback input settled %v after high then low 100µs apart, want low", seed, s8.Read())
 			}
 		})
 	}
+}
+
+// A relay pin first configured at its released level (what opening a rig does) leaves the contact
+// where it was: its loopback input sees no edge and no bounce, and the log shows no driven change.
+// Energising it afterwards is the input's first edge.
+func TestConfiguringARelayAtRestMovesNoContact(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bn := loadSim(t)
+		bd, err := NewBoard(bn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bd.Close()
+		r8, s8 := mustPin(t, bd, "R8"), mustPin(t, bd, "S8") // active high, input pulled down
+		_ = s8.In(gpio.PullDown, gpio.BothEdges)
+		_ = r8.Out(gpio.Low)
+		_ = r8.Out(gpio.Low)
+		if e, ok := s8.NextEdge(50 * time.Millisecond); ok {
+			t.Fatalf("loopback input edge %v from a relay that never moved", e)
+		}
+		for _, tr := range bd.Log() {
+			if tr.Pin == "S8" {
+				t.Errorf("log has %v from a relay that never moved", tr)
+			}
+		}
+		start := time.Now()
+		_ = r8.Out(gpio.High)
+		e, ok := s8.NextEdge(50 * time.Millisecond)
+		if !ok || e.Level != gpio.High || e.At.Sub(start) != bn.Sim.Propagation {
+			t.Errorf("after energising: edge %v ok %v, want high after %v", e, ok, bn.Sim.Propagation)
+		}
+	})
+}
+
+// An input driven to the level its pull already holds has not changed: no edge, as on a real pin.
+func TestDrivingAnInputToItsLevelIsNoEdge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bd, err := NewBoard(loadSim(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bd.Close()
+		s1 := mustPin(t, bd, "S1") // motor_open, pulled down
+		_ = s1.In(gpio.PullDown, gpio.BothEdges)
+		s1.drive(gpio.Low, time.Now())
+		if e, ok := s1.NextEdge(10 * time.Millisecond); ok {
+			t.Errorf("edge %v from a drive that left the level low", e)
+		}
+		s1.drive(gpio.High, time.Now())
+		if e, ok := s1.NextEdge(10 * time.Millisecond); !ok || e.Level != gpio.High {
+			t.Errorf("edge %v ok %v, want high", e, ok)
+		}
+	})
 }

@@ -231,7 +231,9 @@ func (p *Pin) PWM(gpio.Duty, physic.Frequency) error {
 func (p *Pin) drive(l gpio.Level, at time.Time) {
 	b := p.board
 	b.mu.Lock()
-	if b.closed || p.out || (p.driven && p.level == l) {
+	if b.closed || p.out || p.level == l {
+		// No level change, no edge: an input that starts driven at the level its pull already
+		// held reports nothing, as a real pin would not.
 		p.driven = true
 		b.mu.Unlock()
 		return
