@@ -40,7 +40,7 @@ type EdgeEvent struct {
 	Input  string
 	Active bool       // the input's new state: the controller output it reads is on
 	Level  gpio.Level // the pin level
-	At     time.Time  // when the change began (the first edge of the burst)
+	At     time.Time  // when the change began: its first edge after the input was quiet for its debounce time
 }
 
 // Input is one sense input.
@@ -50,10 +50,11 @@ type Input struct {
 	pin  gpio.PinIn
 
 	// Protected by rig.mu.
-	state   bool
-	history []EdgeEvent
-	dropped int
-	changed chan struct{} // closed and replaced on every recorded edge
+	state    bool
+	settling bool // the watcher has taken an edge and waits out the debounce time
+	history  []EdgeEvent
+	dropped  int
+	changed  chan struct{} // closed and replaced when an edge is recorded or settling ends
 }
 
 func newInput(r *Rig, spec bench.Input, p gpio.PinIn) *Input {
@@ -101,6 +102,25 @@ func (in *Input) WaitEdge(ctx context.Context, since time.Time, active bool) (Ed
 	}
 }
 
+// Settle waits until the input is not in the middle of a change (no edge waiting out its debounce
+// time) and returns its debounced state. An action timed against an input must start from a
+// settled one: edges of a change still bouncing when the action began are not the action's.
+func (in *Input) Settle(ctx context.Context) (active bool, err error) {
+	for {
+		in.rig.mu.Lock()
+		settling, state, changed := in.settling, in.state, in.changed
+		in.rig.mu.Unlock()
+		if !settling {
+			return state, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return state, fmt.Errorf("input %s: still changing: %w", in.spec.Name, ctx.Err())
+		}
+	}
+}
+
 func stateName(active bool) string {
 	if active {
 		return "active"
@@ -108,66 +128,122 @@ func stateName(active bool) string {
 	return "inactive"
 }
 
-// timedPin is a pin that knows when each edge happened (the simulated pins do). Other drivers'
-// edges are stamped when WaitForEdge returns.
+// timedPin is a pin that knows when each edge happened and to which level (the simulated pins
+// do). Other drivers' edges are stamped when WaitForEdge returns, and their level is read after.
 type timedPin interface {
 	NextEdge(timeout time.Duration) (sim.Edge, bool)
 }
 
-func (in *Input) nextEdge(timeout time.Duration) (time.Time, bool) {
+func (in *Input) nextEdge(timeout time.Duration) (sim.Edge, bool) {
 	if tp, ok := in.pin.(timedPin); ok {
-		e, ok := tp.NextEdge(timeout)
-		return e.At, ok
+		return tp.NextEdge(timeout)
 	}
 	if !in.pin.WaitForEdge(timeout) {
-		return time.Time{}, false
+		return sim.Edge{}, false
 	}
-	return time.Now(), true
+	return sim.Edge{At: time.Now()}, true
 }
 
-// watch is the input's read loop: it waits for edges, lets the input settle for its debounce time,
-// and records a change when the settled state differs from the last one.
+func (in *Input) stopping() bool {
+	select {
+	case <-in.rig.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// watch is the input's read loop: it waits for edges, lets the input settle for its debounce
+// time, and records a change when the settled state differs from the last one.
+//
+// Changes are told apart by the edges' own times, not by when the loop happens to read them: a
+// change begins at the first edge after the input was quiet for its debounce time. A loop that
+// fell behind (a loaded machine) takes several changes' edges at once; judged by when it read
+// them they look like one burst, and an off-on pair would vanish, or a change would be stamped
+// with an earlier one's time, before the action that caused it.
 func (in *Input) watch() {
-	for {
-		select {
-		case <-in.rig.stop:
-			return
-		default:
-		}
-		first, ok := in.nextEdge(pollEvery)
+	_, timed := in.pin.(timedPin)
+	// With both edges reported by a timed pin, each edge carries the level it went to, so the
+	// level a burst settled at is its last edge's; otherwise the pin is read once it is quiet.
+	levels := timed && in.spec.Edge == gpio.BothEdges
+	var start, last time.Time // the current change: its first edge and its latest
+	for !in.stopping() {
+		e, ok := in.nextEdge(pollEvery)
 		if !ok {
 			continue
 		}
+		if last.IsZero() || e.At.Sub(last) >= in.spec.Debounce {
+			start = e.At
+		}
+		last = e.At
+		level := e.Level
 		if in.spec.Debounce > 0 {
-			for range settleLimit {
-				if _, more := in.nextEdge(in.spec.Debounce); !more {
+			in.setSettling(true)
+			deadline := time.Now().Add(in.spec.Debounce)
+			for n := 0; n < settleLimit; {
+				wait := time.Until(deadline)
+				if wait <= 0 {
 					break
 				}
+				e, ok := in.nextEdge(wait)
+				if !ok {
+					// Timed out, or woken by In or Halt without an edge: the debounce time is
+					// waited out in full either way, unless the rig is closing.
+					if in.stopping() {
+						return
+					}
+					continue
+				}
+				n++
+				if levels && e.At.Sub(last) >= in.spec.Debounce {
+					in.record(level, start, false) // the earlier change had settled before this one began
+					start = e.At
+				}
+				last, level = e.At, e.Level
+				deadline = time.Now().Add(in.spec.Debounce)
 			}
 		}
-		level := in.pin.Read()
-		in.record(level, first)
+		if !levels {
+			level = in.pin.Read()
+		}
+		in.record(level, start, true)
 	}
 }
 
-func (in *Input) record(level gpio.Level, at time.Time) {
+// setSettling marks the input as in the middle of a change (see Settle).
+func (in *Input) setSettling(on bool) {
 	r := in.rig
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	active := level == in.spec.Active
-	if active == in.state {
-		return // a glitch shorter than the debounce time
+	in.settling = on
+}
+
+// record ends a change that began at time at and settled at level; settled says whether the input
+// is quiet now (false when a later change is already under way).
+func (in *Input) record(level gpio.Level, at time.Time, settled bool) {
+	r := in.rig
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	notify := settled && in.settling
+	if settled {
+		in.settling = false
 	}
-	in.state = active
-	if len(in.history) >= historyLimit {
-		in.history = in.history[1:]
-		in.dropped++
+	// The same state as before is a glitch shorter than the debounce time: nothing to record.
+	if active := level == in.spec.Active; active != in.state {
+		in.state = active
+		if len(in.history) >= historyLimit {
+			in.history = in.history[1:]
+			in.dropped++
+		}
+		in.history = append(in.history, EdgeEvent{Input: in.spec.Name, Active: active, Level: level, At: at})
+		if active {
+			r.armInterlockCheckLocked(in)
+		}
+		notify = true
 	}
-	in.history = append(in.history, EdgeEvent{Input: in.spec.Name, Active: active, Level: level, At: at})
-	close(in.changed)
-	in.changed = make(chan struct{})
-	if active {
-		r.armInterlockCheckLocked(in)
+	if notify {
+		close(in.changed)
+		in.changed = make(chan struct{})
 	}
 }
 

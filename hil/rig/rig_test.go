@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -441,4 +443,128 @@ func TestSignalReleasesRelays(t *testing.T) {
 	if !strings.Contains(l, "SIGNAL terminated") || !strings.Contains(l, "rig halted") {
 		t.Errorf("child: %s; want SIGTERM handled and a halted rig refusing to energise", l)
 	}
+}
+
+// backlogPin is a timed input pin whose edges a test hands over in one batch, as a pin does to a
+// read loop that fell behind on a loaded machine.
+type backlogPin struct {
+	gpio.PinIn // only the methods below are called
+
+	edges chan sim.Edge
+	halt  chan struct{}
+
+	mu    sync.Mutex // protects level
+	level gpio.Level
+}
+
+func newBacklogPin() *backlogPin {
+	return &backlogPin{edges: make(chan sim.Edge, 64), halt: make(chan struct{})}
+}
+
+// push queues edges (with the times they happened) and leaves the pin at the last one's level.
+func (p *backlogPin) push(edges ...sim.Edge) {
+	for _, e := range edges {
+		p.edges <- e
+	}
+	p.mu.Lock()
+	p.level = edges[len(edges)-1].Level
+	p.mu.Unlock()
+}
+
+func (p *backlogPin) NextEdge(timeout time.Duration) (sim.Edge, bool) {
+	select {
+	case e := <-p.edges:
+		return e, true
+	case <-p.halt:
+		return sim.Edge{}, false
+	case <-time.After(timeout):
+		return sim.Edge{}, false
+	}
+}
+
+func (p *backlogPin) WaitForEdge(timeout time.Duration) bool {
+	_, ok := p.NextEdge(timeout)
+	return ok
+}
+
+func (p *backlogPin) Read() gpio.Level {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.level
+}
+
+func (p *backlogPin) Halt() error {
+	select {
+	case <-p.halt:
+	default:
+		close(p.halt)
+	}
+	return nil
+}
+
+// watchPin starts a rig with one input on pin p, as Open would have.
+func watchPin(t *testing.T, spec bench.Input, p gpio.PinIn) *Input {
+	t.Helper()
+	r := &Rig{bench: &bench.Bench{Name: "backlog", Inputs: []bench.Input{spec}}, byName: map[string]any{}, stop: make(chan struct{}), checks: map[*time.Timer]struct{}{}}
+	in := newInput(r, spec, p)
+	r.inputs = append(r.inputs, in)
+	r.byName[spec.Name] = in
+	r.goFn(in.watch)
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return in
+}
+
+// A read loop that fell behind takes three changes' edges at once (on, off, on, each with its own
+// contact bounce, 20ms apart). Judged by when it read them they are one burst that ends where it
+// began; judged by when they happened they are three changes, each stamped with its first edge.
+func TestInputBacklogKeepsEveryChangeAndItsTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newBacklogPin()
+		in := watchPin(t, bench.Input{Name: "motor_open", Driver: bench.Sim, Pin: "S1", Active: gpio.High, Pull: gpio.PullDown, Debounce: 5 * time.Millisecond, Edge: gpio.BothEdges}, p)
+		t0 := time.Now()
+		at := func(d time.Duration) time.Time { return t0.Add(d) }
+		advance(60 * time.Millisecond)
+		p.push(
+			sim.Edge{Level: gpio.High, At: at(1 * time.Millisecond)}, sim.Edge{Level: gpio.Low, At: at(1200 * time.Microsecond)}, sim.Edge{Level: gpio.High, At: at(1500 * time.Microsecond)},
+			sim.Edge{Level: gpio.Low, At: at(20 * time.Millisecond)}, sim.Edge{Level: gpio.High, At: at(20300 * time.Microsecond)}, sim.Edge{Level: gpio.Low, At: at(20600 * time.Microsecond)},
+			sim.Edge{Level: gpio.High, At: at(40 * time.Millisecond)}, sim.Edge{Level: gpio.Low, At: at(40200 * time.Microsecond)}, sim.Edge{Level: gpio.High, At: at(40400 * time.Microsecond)},
+		)
+		advance(50 * time.Millisecond)
+		var got []string
+		for _, e := range in.Edges() {
+			got = append(got, fmt.Sprintf("%v@%v", e.Active, e.At.Sub(t0)))
+		}
+		if want := []string{"true@1ms", "false@20ms", "true@40ms"}; !slices.Equal(got, want) {
+			t.Errorf("edges %v, want %v", got, want)
+		}
+	})
+}
+
+// Settle waits out a change in progress and reports where it settled; on a quiet input it returns
+// at once.
+func TestSettleWaitsForAChangeInProgress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := loadBench(t, "sim.yaml") // propagation 2ms, bounce within 1ms, lock debounce 5ms
+		r, _, c := simRig(t, b)
+		lock := mustInput(t, r, "lock")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		if active, err := lock.Settle(ctx); err != nil || active || time.Since(start) != 0 {
+			t.Fatalf("quiet input: Settle = %v, %v after %v; want inactive at once", active, err, time.Since(start))
+		}
+		c.SetOutput("lock", true)
+		advance(2500 * time.Microsecond) // the change has begun and is bouncing
+		active, err := lock.Settle(ctx)
+		if err != nil || !active {
+			t.Fatalf("Settle = %v, %v; want active", active, err)
+		}
+		if edges := lock.Edges(); len(edges) != 1 || time.Since(start) < b.Sim.Propagation+lock.Spec().Debounce {
+			t.Errorf("Settle returned after %v with edges %v; want the change recorded and its debounce time waited out", time.Since(start), edges)
+		}
+	})
 }
