@@ -51,7 +51,7 @@ type Input struct {
 
 	// Protected by rig.mu.
 	state    bool
-	settling bool // the watcher has taken an edge and waits out the debounce time
+	settling bool // the watcher has taken an edge and is waiting out the debounce time
 	history  []EdgeEvent
 	dropped  int
 	changed  chan struct{} // closed and replaced when an edge is recorded or settling ends
@@ -102,21 +102,25 @@ func (in *Input) WaitEdge(ctx context.Context, since time.Time, active bool) (Ed
 	}
 }
 
-// Settle waits until the input is not in the middle of a change (no edge waiting out its debounce
-// time) and returns its debounced state. An action timed against an input must start from a
-// settled one: edges of a change still bouncing when the action began are not the action's.
-func (in *Input) Settle(ctx context.Context) (active bool, err error) {
+// WaitSettled waits until the input is in state active with no change in progress (no edge
+// waiting out its debounce time). An action timed against an input must start from a settled
+// one: edges of a change still bouncing when the action began are not the action's.
+func (in *Input) WaitSettled(ctx context.Context, active bool) error {
 	for {
 		in.rig.mu.Lock()
 		settling, state, changed := in.settling, in.state, in.changed
 		in.rig.mu.Unlock()
-		if !settling {
-			return state, nil
+		if !settling && state == active {
+			return nil
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return state, fmt.Errorf("input %s: still changing: %w", in.spec.Name, ctx.Err())
+			now := "still " + stateName(state)
+			if settling {
+				now = "still changing"
+			}
+			return fmt.Errorf("input %s: not settled %s, %s: %w", in.spec.Name, stateName(active), now, ctx.Err())
 		}
 	}
 }
@@ -210,7 +214,7 @@ func (in *Input) watch() {
 	}
 }
 
-// setSettling marks the input as in the middle of a change (see Settle).
+// setSettling marks the input as in the middle of a change (see WaitSettled).
 func (in *Input) setSettling(on bool) {
 	r := in.rig
 	r.mu.Lock()

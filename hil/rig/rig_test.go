@@ -544,9 +544,9 @@ func TestInputBacklogKeepsEveryChangeAndItsTime(t *testing.T) {
 	})
 }
 
-// Settle waits out a change in progress and reports where it settled; on a quiet input it returns
-// at once.
-func TestSettleWaitsForAChangeInProgress(t *testing.T) {
+// WaitSettled waits out a change in progress; on a quiet input in the wanted state it returns at
+// once, and in the other state it fails at its deadline saying where the input is.
+func TestWaitSettledWaitsForAChangeInProgress(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := loadBench(t, "sim.yaml") // propagation 2ms, bounce within 1ms, lock debounce 5ms
 		r, _, c := simRig(t, b)
@@ -554,17 +554,22 @@ func TestSettleWaitsForAChangeInProgress(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		start := time.Now()
-		if active, err := lock.Settle(ctx); err != nil || active || time.Since(start) != 0 {
-			t.Fatalf("quiet input: Settle = %v, %v after %v; want inactive at once", active, err, time.Since(start))
+		if err := lock.WaitSettled(ctx, false); err != nil || time.Since(start) != 0 {
+			t.Fatalf("quiet inactive input: WaitSettled = %v after %v; want nil at once", err, time.Since(start))
 		}
 		c.SetOutput("lock", true)
 		advance(2500 * time.Microsecond) // the change has begun and is bouncing
-		active, err := lock.Settle(ctx)
-		if err != nil || !active {
-			t.Fatalf("Settle = %v, %v; want active", active, err)
+		if err := lock.WaitSettled(ctx, true); err != nil {
+			t.Fatal(err)
 		}
 		if edges := lock.Edges(); len(edges) != 1 || time.Since(start) < b.Sim.Propagation+lock.Spec().Debounce {
-			t.Errorf("Settle returned after %v with edges %v; want the change recorded and its debounce time waited out", time.Since(start), edges)
+			t.Errorf("WaitSettled returned after %v with edges %v; want the change recorded and its debounce time waited out", time.Since(start), edges)
+		}
+		short, cancel2 := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel2()
+		err := lock.WaitSettled(short, false)
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "input lock: not settled inactive, still active") {
+			t.Errorf("WaitSettled on an active input = %v, want a deadline error saying it is still active", err)
 		}
 	})
 }

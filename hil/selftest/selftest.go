@@ -5,6 +5,7 @@ package selftest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -116,7 +117,9 @@ func CheckPins(b *bench.Bench, o *pins.Opener) *Report {
 }
 
 // CheckLoopbacks energises each loopback relay and waits for its input to become active, then
-// releases it and waits for the input to fall back.
+// releases it and waits for the input to fall back. Each pulse starts from a settled, inactive
+// input: an input still changing when the relay is energised (the bench just opened, a relay left
+// energised by an earlier run now released) would mix that change's edges into the measurement.
 func CheckLoopbacks(ctx context.Context, r *rig.Rig) []LoopResult {
 	var out []LoopResult
 	for _, lb := range r.Bench().Loopbacks {
@@ -136,20 +139,29 @@ func loop(ctx context.Context, r *rig.Rig, lb bench.Loopback) (time.Duration, er
 	if err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err = in.WaitSettled(sctx, false)
+	cancel()
+	if err != nil {
+		return 0, fmt.Errorf("relay released, input not settled inactive (check the loopback wire and the input's active level and pull): %w", err)
+	}
+	ctx, cancel = context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	// Each wait counts only edges that began after its action, and an edge is stamped with when
+	// it happened: t0 and t1 are taken before the relay moves, not after Set returns.
 	t0 := time.Now()
 	if err := rel.Set(true); err != nil {
 		return 0, err
 	}
 	e, err := in.WaitEdge(ctx, t0, true)
-	if rerr := rel.Set(false); rerr != nil && err == nil {
-		err = rerr
-	}
-	if err != nil {
-		return 0, fmt.Errorf("relay energised, input never became active (check the loopback wire and the input's active level): %w", err)
-	}
 	t1 := time.Now()
+	rerr := rel.Set(false)
+	if err != nil {
+		return 0, errors.Join(fmt.Errorf("relay energised, input never became active (check the loopback wire and the input's active level): %w", err), rerr)
+	}
+	if rerr != nil {
+		return e.At.Sub(t0), rerr
+	}
 	if _, err := in.WaitEdge(ctx, t1, false); err != nil {
 		return e.At.Sub(t0), fmt.Errorf("relay released, input stayed active: %w", err)
 	}

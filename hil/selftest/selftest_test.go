@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-iot/gatehouse/hil/rig"
 	"github.com/gatehouse-iot/gatehouse/hil/sim"
 	"go.uber.org/goleak"
+	"periph.io/x/conn/v3/gpio"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -118,4 +119,63 @@ func TestLoopbackAtAnyMomentAfterOpen(t *testing.T) {
 			})
 		}
 	}
+}
+
+// A relay left energised (an earlier run that died, a bench wired by hand) is released when the rig
+// opens, and its input falls a moment later. The pulse waits for that fall instead of being
+// measured against it.
+func TestLoopbackAfterARelayLeftEnergised(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := load(t, "sim.yaml")
+		bd, err := sim.NewBoard(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bd.Close()
+		r8, err := bd.Pin("R8")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r8.Out(gpio.High); err != nil {
+			t.Fatal(err)
+		}
+		<-time.After(10 * time.Millisecond) // the input has followed the relay
+		r, err := rig.Open(b, &pins.Opener{Sim: bd})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		loops := CheckLoopbacks(context.Background(), r)
+		if len(loops) != 1 || loops[0].Err != nil || loops[0].Delay != b.Sim.Propagation {
+			t.Errorf("loopbacks = %+v, want one passing in the wire's %v", loops, b.Sim.Propagation)
+		}
+	})
+}
+
+// An input that reads active with its relay released (here pulled up, active high, the wire
+// broken) is reported as that, not as an input that never became active.
+func TestLoopbackInputActiveAtRest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := load(t, "sim.yaml")
+		for i := range b.Inputs {
+			if b.Inputs[i].Name == "selftest_in" {
+				b.Inputs[i].Pull = gpio.PullUp
+			}
+		}
+		bd, err := sim.NewBoard(b, sim.Fault{Kind: sim.BrokenWire, Wire: "selftest_out"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bd.Close()
+		r, err := rig.Open(b, &pins.Opener{Sim: bd})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		loops := CheckLoopbacks(context.Background(), r)
+		want := "relay released, input not settled inactive (check the loopback wire and the input's active level and pull): input selftest_in: not settled inactive, still active"
+		if len(loops) != 1 || loops[0].Err == nil || !strings.Contains(loops[0].Err.Error(), want) {
+			t.Errorf("loopbacks = %+v, want an error containing %q", loops, want)
+		}
+	})
 }
