@@ -50,10 +50,13 @@ type Broker struct {
 	// quit is closed when Shutdown begins.
 	quit chan struct{}
 
-	// mu protects sessions, conns, listeners, started and closing. Lock order: mu before any
-	// session.mu before any conn.outMu (README.md).
-	mu        sync.Mutex
-	sessions  map[string]*session
+	// mu protects sessions, winding, conns, listeners, started and closing. Lock order: mu
+	// before any session.mu before any conn.outMu (README.md).
+	mu       sync.Mutex
+	sessions map[string]*session
+	// winding: client ids whose previous connection or session is being wound up (its will
+	// published, its ended session dismantled); a new connection of the id waits for it.
+	winding   map[string]*winding
 	conns     map[*conn]struct{}
 	listeners []*boundListener
 	started   bool

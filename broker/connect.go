@@ -284,6 +284,11 @@ func newClientID() string {
 // attach binds the connection to its session (taking over a connected one, MQTT-3.1.4-3),
 // writes CONNACK and re-sends what the session owes the client. It returns false when the broker
 // is shutting down.
+//
+// Nothing of the new connection comes before the end of the previous one: attach waits until
+// the previous connection of the client id is wound up — its will published, its ended session
+// dismantled — so that the will a device left behind ({"online":false}) is routed and retained
+// before anything the device publishes once reconnected (README.md, "Takeover").
 func (b *Broker) attach(c *conn, cleanStart bool, expiry uint32, ack *packet.Connack) bool {
 	id := c.clientID
 	for {
@@ -291,6 +296,17 @@ func (b *Broker) attach(c *conn, cleanStart bool, expiry uint32, ack *packet.Con
 		if b.closing {
 			b.mu.Unlock()
 			return false
+		}
+		if wd := b.winding[id]; wd != nil {
+			done := wd.done
+			b.mu.Unlock()
+			b.log.Debug("waiting for the previous connection to wind up", "client", id)
+			select {
+			case <-done:
+			case <-b.quit:
+				return false
+			}
+			continue
 		}
 		s := b.sessions[id]
 		if s != nil {
@@ -315,15 +331,23 @@ func (b *Broker) attach(c *conn, cleanStart bool, expiry uint32, ack *packet.Con
 				continue
 			}
 		}
-		var discarded *session
 		if s != nil && cleanStart {
-			// MQTT-3.1.2-4 (5.0) / MQTT-3.1.2-6 (3.1.1): Clean Start discards the session.
-			discarded = s
+			// MQTT-3.1.2-4 (5.0) / MQTT-3.1.2-6 (3.1.1): Clean Start discards the session. It is
+			// wound up before the new one exists: its stored state is deleted before the new
+			// session saves its own under the same id, and a will it still held goes out now
+			// (MQTT-3.1.2-8 (5.0): a delayed will is published when its session ends).
 			s.mu.Lock()
 			s.ended = true
 			s.mu.Unlock()
 			delete(b.sessions, id)
-			s = nil
+			b.beginWindLocked(id)
+			b.mu.Unlock()
+			b.deleteStored(id)
+			if w := b.dismantle(s); w != nil {
+				b.publishWill(w)
+			}
+			b.endWind(id)
+			continue
 		}
 		present := s != nil
 		if s == nil {
@@ -333,12 +357,6 @@ func (b *Broker) attach(c *conn, cleanStart bool, expiry uint32, ack *packet.Con
 		s.mu.Lock()
 		b.mu.Unlock()
 
-		if discarded != nil {
-			// The stored state goes before the new session saves its own under the same id; the
-			// rest of the old session is dismantled once s.mu is released (one session lock at
-			// a time).
-			b.deleteStored(id)
-		}
 		s.stopTimersLocked()
 		if s.pendingWill != nil {
 			// MQTT-3.1.3-9: a new connection before the will delay ends cancels the will.
@@ -361,12 +379,6 @@ func (b *Broker) attach(c *conn, cleanStart bool, expiry uint32, ack *packet.Con
 		s.persistSave()
 		s.resume()
 		s.mu.Unlock()
-		if discarded != nil {
-			if w := b.dismantle(discarded); w != nil {
-				// MQTT-3.1.2-8 (5.0): a delayed will goes out when its session ends.
-				b.publishWill(w)
-			}
-		}
 		b.log.Info("client connected", "client", id, "remote", c.remote, "version", c.sessVersion.String(),
 			"clean_start", cleanStart, "session_present", present, "keepalive", c.keepAlive*2/3)
 		return true
@@ -422,6 +434,12 @@ func (b *Broker) detach(c *conn) {
 	if !end {
 		s.persistSave()
 	}
+	// The will and the end of the session happen outside the locks; until they are done, a new
+	// connection of the client id waits (attach).
+	wind := end || publishNow != nil
+	if wind {
+		b.beginWindLocked(s.id)
+	}
 	s.mu.Unlock()
 	b.mu.Unlock()
 
@@ -431,6 +449,42 @@ func (b *Broker) detach(c *conn) {
 	}
 	if publishNow != nil {
 		b.publishWill(publishNow)
+	}
+	if wind {
+		b.endWind(s.id)
+	}
+}
+
+// winding counts the wind-ups of one client id in progress (see beginWindLocked).
+type winding struct {
+	n    int
+	done chan struct{} // closed when n drops to 0
+}
+
+// beginWindLocked records that the previous connection or session of client id is being wound
+// up outside the locks: its will published, its ended session dismantled and deleted from the
+// Store. attach admits no connection of that client id until endWind. Called with b.mu held.
+func (b *Broker) beginWindLocked(id string) {
+	wd := b.winding[id]
+	if wd == nil {
+		if b.winding == nil {
+			b.winding = make(map[string]*winding)
+		}
+		wd = &winding{done: make(chan struct{})}
+		b.winding[id] = wd
+	}
+	wd.n++
+}
+
+// endWind ends a wind-up begun by beginWindLocked.
+func (b *Broker) endWind(id string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	wd := b.winding[id]
+	wd.n--
+	if wd.n == 0 {
+		delete(b.winding, id)
+		close(wd.done)
 	}
 }
 
@@ -471,16 +525,21 @@ func (b *Broker) dismantle(s *session) *willMsg {
 }
 
 func (b *Broker) delayedWill(s *session, w *willMsg) {
+	b.mu.Lock()
 	s.mu.Lock()
 	if s.pendingWill != w || s.conn != nil {
 		s.mu.Unlock()
+		b.mu.Unlock()
 		return
 	}
 	s.pendingWill = nil
 	s.willTimer = nil
 	s.persistSave()
+	b.beginWindLocked(s.id)
 	s.mu.Unlock()
+	b.mu.Unlock()
 	b.publishWill(w)
+	b.endWind(s.id)
 }
 
 func (b *Broker) expireSession(s *session) {
@@ -497,6 +556,7 @@ func (b *Broker) expireSession(s *session) {
 	}
 	w := s.pendingWill
 	s.pendingWill = nil
+	b.beginWindLocked(s.id)
 	s.mu.Unlock()
 	b.mu.Unlock()
 	b.stats.SessionsExpired.Add(1)
@@ -505,6 +565,7 @@ func (b *Broker) expireSession(s *session) {
 	if w != nil {
 		b.publishWill(w)
 	}
+	b.endWind(s.id)
 }
 
 // newWill keeps a will with its delay and message expiry interval (props are the will properties).
@@ -517,7 +578,8 @@ func newWill(m *message, props *packet.Properties) *willMsg {
 }
 
 // publishWill publishes a will message like a PUBLISH from its client; its Message Expiry
-// Interval starts now, when it is published.
+// Interval starts now, when it is published. Callers hold no lock and have begun a wind-up of the
+// client id (beginWindLocked), so that the client's next connection comes after the will.
 func (b *Broker) publishWill(w *willMsg) {
 	m := w.msg
 	if w.hasExpiry {
@@ -525,6 +587,7 @@ func (b *Broker) publishWill(w *willMsg) {
 		cp.expiry = time.Now().Add(time.Duration(w.expiry) * time.Second)
 		m = &cp
 	}
+	b.log.Info("publishing will", "client", m.from, "topic", m.topic)
 	b.stats.WillsPublished.Add(1)
 	if m.retain {
 		b.storeRetained(m, 0)
