@@ -292,7 +292,8 @@ func sessionOnline(s *session) bool { return s.online.Load() }
 // route delivers m to every matching subscription and returns how many sessions it went to.
 // Overlapping subscriptions of one session yield one delivery at the highest QoS of the matches,
 // carrying every subscription identifier (MQTT-3.3.4-2, MQTT-3.3.4-3); each shared subscription
-// group gets its own delivery (§4.8.2).
+// group gets its own delivery, to one member (§4.8.2, unnumbered), at the QoS granted to that
+// member (MQTT-4.8.2-3).
 func (b *Broker) route(m *message) int {
 	sc := routePool.Get().(*routeScratch)
 	b.subs.MatchEligible(m.topic, sessionOnline, func(s *session, filter, share string, o topic.Options) {
