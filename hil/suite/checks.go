@@ -207,6 +207,9 @@ func powerCutWill(ctx context.Context, s *hil.Session) (res Result) {
 	wctx, cancel := within(ctx, lim)
 	will, err := s.Observer.WaitFor(wctx, t0, "status", hil.FieldIs("online", false))
 	cancel()
+	// Taken before power returns: the online message is stamped when it arrives, which on a
+	// loaded machine may be before a time taken after Set returns.
+	t1 := time.Now()
 	restoreErr := power.Set(false)
 	if err != nil {
 		return Result{Err: fmt.Errorf("power cut, no will {\"online\":false} published: %w", err)}
@@ -216,7 +219,6 @@ func powerCutWill(ctx context.Context, s *hil.Session) (res Result) {
 		res.Err = fmt.Errorf("restore power: %w", restoreErr)
 		return res
 	}
-	t1 := time.Now()
 	if _, err := s.Observer.WaitFor(ctx, t1, "status", hil.FieldIs("online", true)); err != nil {
 		res.Err = fmt.Errorf("controller did not come back online after power was restored: %w", err)
 	}
