@@ -40,7 +40,7 @@ type EdgeEvent struct {
 	Input  string
 	Active bool       // the input's new state: the controller output it reads is on
 	Level  gpio.Level // the pin level
-	At     time.Time  // when the change began: its first edge after the input was quiet for its debounce time
+	At     time.Time  // when the change began: its first edge after a quiet debounce time
 }
 
 // Input is one sense input.
