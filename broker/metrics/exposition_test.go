@@ -12,12 +12,16 @@ type scrape map[string]float64
 
 var (
 	metricName = regexp.MustCompile(`^gatehouse_broker_[a-z0-9_]+$`)
-	sampleLine = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")*\})? (\S+)$`)
+	// standardName: the families of client_golang's Go runtime and process collectors.
+	standardName = regexp.MustCompile(`^(go|process)_[a-z0-9_]+$`)
+	sampleLine   = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")*\})? (\S+)$`)
 )
 
 // parseExposition reads the Prometheus text format strictly, as a scraper would reject it: every
 // series belongs to a family announced by HELP then TYPE, once; counters end in _total and gauges
-// do not; names carry the gatehouse_broker_ prefix; no series appears twice; values are numbers.
+// do not; names carry the gatehouse_broker_ prefix, except the go_ and process_ families of the
+// standard collectors, which may also be summaries (name{quantile=...}, name_sum, name_count); no
+// series appears twice; values are numbers.
 func parseExposition(body string) (scrape, error) {
 	out := scrape{}
 	types := map[string]string{}
@@ -49,7 +53,8 @@ func parseExposition(body string) (scrape, error) {
 			if _, dup := types[name]; dup {
 				return nil, fmt.Errorf("%s: second TYPE for %s", at, name)
 			}
-			if !metricName.MatchString(name) {
+			standard := standardName.MatchString(name)
+			if !metricName.MatchString(name) && !standard {
 				return nil, fmt.Errorf("%s: name without the gatehouse_broker_ prefix", at)
 			}
 			switch {
@@ -57,6 +62,7 @@ func parseExposition(body string) (scrape, error) {
 				return nil, fmt.Errorf("%s: a counter's name ends in _total", at)
 			case typ == "gauge" && strings.HasSuffix(name, "_total"):
 				return nil, fmt.Errorf("%s: a gauge named like a counter", at)
+			case typ == "summary" && standard:
 			case typ != "counter" && typ != "gauge":
 				return nil, fmt.Errorf("%s: type %q (only counters and gauges are expected)", at, typ)
 			}
@@ -68,14 +74,14 @@ func parseExposition(body string) (scrape, error) {
 			if m == nil {
 				return nil, fmt.Errorf("%s: not a sample line", at)
 			}
-			if _, ok := types[m[1]]; !ok {
+			if _, ok := types[familyOf(m[1], types)]; !ok {
 				return nil, fmt.Errorf("%s: sample before its TYPE", at)
 			}
 			v, err := strconv.ParseFloat(m[3], 64)
 			if err != nil {
 				return nil, fmt.Errorf("%s: value: %w", at, err)
 			}
-			if types[m[1]] == "counter" && v < 0 {
+			if types[familyOf(m[1], types)] == "counter" && v < 0 {
 				return nil, fmt.Errorf("%s: negative counter", at)
 			}
 			key := m[1] + m[2]
@@ -88,7 +94,7 @@ func parseExposition(body string) (scrape, error) {
 	for name := range types {
 		found := false
 		for key := range out {
-			if key == name || strings.HasPrefix(key, name+"{") {
+			if familyOf(strings.SplitN(key, "{", 2)[0], types) == name {
 				found = true
 				break
 			}
@@ -98,4 +104,15 @@ func parseExposition(body string) (scrape, error) {
 		}
 	}
 	return out, nil
+}
+
+// familyOf returns the family a sample name belongs to: itself, or the summary it is the _sum or
+// _count of.
+func familyOf(sample string, types map[string]string) string {
+	for _, suffix := range []string{"_sum", "_count"} {
+		if base, ok := strings.CutSuffix(sample, suffix); ok && types[base] == "summary" {
+			return base
+		}
+	}
+	return sample
 }

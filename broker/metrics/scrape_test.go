@@ -2,15 +2,20 @@ package metrics_test
 
 import (
 	"bufio"
+	"bytes"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/gatehouse-iot/gatehouse/broker/brokertest"
 	"github.com/gatehouse-iot/gatehouse/broker/metrics"
@@ -26,12 +31,44 @@ func get(url string) scrape {
 	Expect(err).NotTo(HaveOccurred())
 	defer resp.Body.Close()
 	Expect(resp.StatusCode).To(Equal(http.StatusOK))
-	Expect(resp.Header.Get("Content-Type")).To(Equal("text/plain; version=0.0.4; charset=utf-8"))
+	// A scraper that asks for nothing in particular gets the text format 0.0.4.
+	ct := resp.Header.Get("Content-Type")
+	Expect(expfmt.ResponseFormat(resp.Header).FormatType()).To(Equal(expfmt.TypeTextPlain), "Content-Type %q", ct)
+	media, params, err := mime.ParseMediaType(ct)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(media).To(Equal("text/plain"))
+	Expect(params).To(HaveKeyWithValue("version", "0.0.4"))
+	Expect(params).To(HaveKeyWithValue("charset", "utf-8"))
 	body, err := io.ReadAll(resp.Body)
 	Expect(err).NotTo(HaveOccurred())
 	s, err := parseExposition(string(body))
 	Expect(err).NotTo(HaveOccurred(), "exposition:\n%s", body)
+	// The whole body is valid exposition for Prometheus's own parser too, with the same families.
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(bytes.NewReader(body))
+	Expect(err).NotTo(HaveOccurred(), "exposition:\n%s", body)
+	Expect(families).To(HaveLen(len(familiesIn(s))), "families, by expfmt and by the strict parser")
+	for name := range families {
+		Expect(familiesIn(s)).To(HaveKey(name))
+	}
 	return s
+}
+
+// familiesIn returns the family names of a parsed scrape (a summary's _sum and _count series are
+// its own family's).
+func familiesIn(s scrape) map[string]bool {
+	out := map[string]bool{}
+	for key := range s {
+		out[strings.SplitN(key, "{", 2)[0]] = true
+	}
+	for name := range out {
+		for _, suffix := range []string{"_sum", "_count"} {
+			if base, ok := strings.CutSuffix(name, suffix); ok && out[base] {
+				delete(out, name)
+			}
+		}
+	}
+	return out
 }
 
 func paho(url, id string, clean bool) mqtt.Client {
