@@ -51,6 +51,7 @@ type simDevice interface {
 type variant struct {
 	name     string
 	kind     string
+	profile  string // the certification profile; the kind's own when empty
 	physical bool
 	fault    string          // a simulator fault injected once the device runs
 	bug      firmwarebug.Bug // a firmware bug played by a shim between device and certifier
@@ -80,7 +81,11 @@ func certifySim(v variant) (*certdevice.Result, error) {
 	id := v.kind + "-" + v.name
 	var d simDevice
 	var shim *firmwarebug.Shim
-	cfg := fastConfig(v.kind, id)
+	profile := v.profile
+	if profile == "" {
+		profile = v.kind
+	}
+	cfg := fastConfig(profile, id)
 	cfg.Listening = func(addr net.Addr) (certdevice.Physical, error) {
 		broker := "tcp://" + addr.String()
 		if v.bug != "" {

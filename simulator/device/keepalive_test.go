@@ -78,8 +78,10 @@ func TestIdleDeviceNeverExceedsItsKeepalive(t *testing.T) {
 			if longest > k {
 				t.Fatalf("%s between %s and %s: longer than the Keep Alive %s (MQTT-3.1.2-23)", longest, evs[at-1], evs[at], k)
 			}
-			if s := g.Stats(); s.ConnectionsLost != 0 || s.Link.KeepaliveLosts != 0 || s.Link.Pingreqs < 5 {
-				t.Fatalf("stats %+v: want one connection kept alive by at least 5 PINGREQ", s)
+			// The link counts a PINGREQ once its write returned, which may be after the broker
+			// read it: the last one seen may not be counted yet.
+			if s := g.Stats(); s.ConnectionsLost != 0 || s.Link.KeepaliveLosts != 0 || s.Link.Pingreqs < 4 {
+				t.Fatalf("stats %+v: want one connection kept alive by the link's PINGREQs", s)
 			}
 			t.Logf("Keep Alive %s: longest gap %s over %d packets", k, longest, len(evs))
 		})
