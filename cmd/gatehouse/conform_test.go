@@ -149,8 +149,8 @@ func TestConformOverTLSWithCredentials(t *testing.T) {
 	if code, out := gatehouse(t, append(args, "--username", "gate", "--password", "s3cret")...); code != 0 {
 		t.Fatalf("with the CA and the credentials: exit %d\n%s", code, out)
 	}
-	if code, out := gatehouse(t, append(args, "--username", "gate", "--password", "wrong")...); code != 1 || !strings.Contains(out, "0x04") {
-		t.Fatalf("with a wrong password: exit %d, want 1 and the refusal 0x04 named\n%s", code, out)
+	if code, out := gatehouse(t, append(args, "--username", "gate", "--password", "wrong")...); code != 1 || !strings.Contains(out, "0x05") {
+		t.Fatalf("with a wrong password: exit %d, want 1 and the refusal 0x05 named\n%s", code, out)
 	}
 	if code, out := gatehouse(t, "conform", "--target", url, "--protocol", "3.1.1", "--label-filter", "MQTT-3.12.4-1",
 		"--username", "gate", "--password", "s3cret", "--no-color"); code != 1 || !strings.Contains(out, "certificate") {
