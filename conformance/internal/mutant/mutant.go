@@ -12,9 +12,7 @@ package mutant
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -24,6 +22,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/gatehouse-iot/gatehouse/broker/wsnet"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
 	"github.com/gatehouse-iot/gatehouse/packet"
 )
@@ -130,7 +129,14 @@ func (p *Proxy) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	p.serve(&wsConn{ws: ws, text: p.m == WSTextFrames}, true)
+	// Text frames from the client are read like binary ones: a proxy that does so is the defect
+	// ws-accept-text; the other mutations never receive one from the suite but the text-frame
+	// check, whose expectations they do not judge.
+	opts := []wsnet.Option{wsnet.AcceptText()}
+	if p.m == WSTextFrames {
+		opts = append(opts, wsnet.WriteText())
+	}
+	p.serve(wsnet.New(ws, opts...), true)
 }
 
 // session is one client connection and its connection to the broker.
@@ -234,7 +240,7 @@ func (s *session) fromClientLoop() {
 // framePerPacketLoop is the WebSocket defect ws-frame-per-packet: every frame is taken to hold
 // exactly one whole packet, and a frame that does not is dropped.
 func (s *session) framePerPacketLoop() {
-	ws := s.client.(*wsConn).ws
+	ws := s.client.(*wsnet.Conn).WebSocket()
 	for {
 		_, msg, err := ws.ReadMessage()
 		if err != nil {
@@ -268,7 +274,7 @@ func (s *session) fromBrokerLoop() {
 // fromClient applies the mutation to one packet from the client; false ends the connection.
 func (s *session) fromClient(raw []byte) bool {
 	if s.p.m == NormalizeConnect && len(raw) > 0 && raw[0]>>4 == byte(packet.TypeConnect) {
-		raw = repairConnect(raw)
+		raw = repairConnect(raw, 4, 0)
 	}
 	v, _ := s.state()
 	pk, _, decodeErr := packet.Decode(raw, v, 0)
@@ -308,62 +314,10 @@ func enc(p packet.Packet, v packet.Version) []byte {
 	return b
 }
 
-// wsConn is a server-side WebSocket seen as a byte stream.
-type wsConn struct {
-	ws   *websocket.Conn
-	text bool
-	// rmu protects r.
-	rmu sync.Mutex
-	r   io.Reader
-}
-
-func (c *wsConn) Read(p []byte) (int, error) {
-	c.rmu.Lock()
-	defer c.rmu.Unlock()
-	for {
-		if c.r == nil {
-			// Text frames are read like binary ones: a proxy that does so is the defect
-			// ws-accept-text; the other mutations never receive one from the suite but the
-			// text-frame check, whose expectations they do not judge.
-			_, r, err := c.ws.NextReader()
-			if err != nil {
-				return 0, err
-			}
-			c.r = r
-		}
-		n, err := c.r.Read(p)
-		if errors.Is(err, io.EOF) {
-			c.r = nil
-			if n > 0 {
-				return n, nil
-			}
-			continue
-		}
-		return n, err
-	}
-}
-
-func (c *wsConn) Write(p []byte) (int, error) {
-	kind := websocket.BinaryMessage
-	if c.text {
-		kind = websocket.TextMessage
-	}
-	if err := c.ws.WriteMessage(kind, p); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-func (c *wsConn) Close() error                       { return c.ws.Close() }
-func (c *wsConn) LocalAddr() net.Addr                { return c.ws.LocalAddr() }
-func (c *wsConn) RemoteAddr() net.Addr               { return c.ws.RemoteAddr() }
-func (c *wsConn) SetDeadline(t time.Time) error      { return c.ws.SetReadDeadline(t) }
-func (c *wsConn) SetReadDeadline(t time.Time) error  { return c.ws.SetReadDeadline(t) }
-func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
-
-// repairConnect rewrites the protocol name to "MQTT", the level to 4 and clears the reserved
-// connect flag of an encoded CONNECT, whatever else is wrong with it.
-func repairConnect(raw []byte) []byte {
+// repairConnect rewrites the protocol name of an encoded CONNECT to "MQTT", its protocol level
+// to level and clears its reserved connect flag, whatever else is wrong with it. A CONNECT whose
+// level is below from is left as it is.
+func repairConnect(raw []byte, level, from byte) []byte {
 	hl := 1
 	for hl < len(raw) && hl < 5 && raw[hl]&0x80 != 0 {
 		hl++
@@ -374,10 +328,10 @@ func repairConnect(raw []byte) []byte {
 	}
 	nameLen := int(raw[hl])<<8 | int(raw[hl+1])
 	rest := hl + 2 + nameLen
-	if len(raw) < rest+2 {
+	if len(raw) < rest+2 || raw[rest] < from {
 		return raw
 	}
-	body := append([]byte{0, 4, 'M', 'Q', 'T', 'T', 4, raw[rest+1] &^ 0x01}, raw[rest+2:]...)
+	body := append([]byte{0, 4, 'M', 'Q', 'T', 'T', level, raw[rest+1] &^ 0x01}, raw[rest+2:]...)
 	return append(append([]byte{0x10}, packet.AppendVarint(nil, len(body))...), body...)
 }
 

@@ -269,9 +269,9 @@ func (p *Proxy) clientV5(s *session, raw []byte, pk packet.Packet, decodeErr, in
 		}
 	}
 	if p.m == RepairConnectV5 && len(raw) > 0 && raw[0]>>4 == byte(packet.TypeConnect) {
-		if c, _, err := packet.Decode(repairConnectV5(raw), 0, 0); err == nil {
+		if c, _, err := packet.Decode(repairConnect(raw, 5, 5), 0, 0); err == nil {
 			pk, decodeErr, invalid = c, nil, nil
-			raw = repairConnectV5(raw)
+			raw = repairConnect(raw, 5, 5)
 			pass = [][]byte{raw}
 			s.mu.Lock()
 			s.clientID, s.version = c.(*packet.Connect).ClientID, c.(*packet.Connect).Version
@@ -761,26 +761,6 @@ func (p *Proxy) brokerV5(s *session, raw []byte, pk packet.Packet) (out [][]byte
 		pr.User = append(pr.User, packet.UserProperty{Key: "mutant", Value: explanation})
 	}
 	return [][]byte{enc(pk, v)}, true
-}
-
-// repairConnectV5 rewrites the protocol name to "MQTT", the level to 5 and clears the reserved
-// connect flag of an encoded CONNECT of any level above 4.
-func repairConnectV5(raw []byte) []byte {
-	hl := 1
-	for hl < len(raw) && hl < 5 && raw[hl]&0x80 != 0 {
-		hl++
-	}
-	hl++
-	if len(raw) < hl+2 {
-		return raw
-	}
-	nameLen := int(raw[hl])<<8 | int(raw[hl+1])
-	rest := hl + 2 + nameLen
-	if len(raw) < rest+2 || raw[rest] < 5 {
-		return raw
-	}
-	body := append([]byte{0, 4, 'M', 'Q', 'T', 'T', 5, raw[rest+1] &^ 0x01}, raw[rest+2:]...)
-	return append(append([]byte{0x10}, packet.AppendVarint(nil, len(body))...), body...)
 }
 
 // clientAck records an acknowledgement from the client of a PUBLISH the broker sent: it leaves
