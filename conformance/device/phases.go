@@ -611,15 +611,7 @@ func (r *run) qos2(held stage.Event) {
 	if !ok {
 		return
 	}
-	again, ok := r.tr.Wait(r.ctx, orig.Index+1, r.resendLimit(), func(e stage.Event) bool {
-		if e.Conn != n2 || e.Kind != stage.FromDevice {
-			return false
-		}
-		if p := e.Publish(); p != nil {
-			return p.QoS > 0 && (p.PacketID == id || sameMessage(p, orig.Publish()))
-		}
-		return e.Is(stage.FromDevice, packet.TypePubrel) && packetID(e.Packet) == id
-	})
+	again, ok := r.awaitQoS2Resend(n2, orig.Index+1, orig)
 	switch {
 	case !ok:
 		r.fail(ReqQoS2, fmt.Sprintf("the QoS 2 PUBLISH %d, unanswered by PUBREC, was not sent again within %s of resuming the session", id, r.resendLimit()), orig.Index, held.Index)
@@ -645,15 +637,7 @@ func (r *run) qos2(held stage.Event) {
 	if !ok {
 		return
 	}
-	next, ok := r.tr.Wait(r.ctx, rel.Index+1, r.resendLimit(), func(e stage.Event) bool {
-		if e.Conn != n3 || e.Kind != stage.FromDevice {
-			return false
-		}
-		if p := e.Publish(); p != nil {
-			return p.QoS > 0 && (p.PacketID == id || sameMessage(p, orig.Publish()))
-		}
-		return e.Is(stage.FromDevice, packet.TypePubrel) && packetID(e.Packet) == id
-	})
+	next, ok := r.awaitQoS2Resend(n3, rel.Index+1, orig)
 	switch {
 	case !ok:
 		r.fail(ReqQoS2, fmt.Sprintf("the unacknowledged PUBREL %d was not sent again within %s of resuming the session", id, r.resendLimit()), rel.Index)
@@ -680,6 +664,23 @@ func (r *run) qos2(held stage.Event) {
 		return
 	}
 	r.pass(ReqQoS2, fmt.Sprintf("QoS 2 message %d: PUBLISH resent before PUBREC, only PUBREL after, completed once (no duplicate within %s)", id, window), orig.Index, held.Index, again.Index, rel.Index, next.Index)
+}
+
+// awaitQoS2Resend waits, on connection conn from trace index from, for what the device sends
+// again of the QoS 2 message orig after a reconnection: the PUBLISH (with orig's packet
+// identifier, or the same message under another) or the PUBREL of orig's identifier. The caller
+// judges which it is.
+func (r *run) awaitQoS2Resend(conn, from int, orig stage.Event) (stage.Event, bool) {
+	id := orig.Publish().PacketID
+	return r.tr.Wait(r.ctx, from, r.resendLimit(), func(e stage.Event) bool {
+		if e.Conn != conn || e.Kind != stage.FromDevice {
+			return false
+		}
+		if p := e.Publish(); p != nil {
+			return p.QoS > 0 && (p.PacketID == id || sameMessage(p, orig.Publish()))
+		}
+		return e.Is(stage.FromDevice, packet.TypePubrel) && packetID(e.Packet) == id
+	})
 }
 
 // phasePower cuts the device's power and restores it.

@@ -3,6 +3,7 @@ package v311
 import (
 	"strings"
 
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -153,7 +154,7 @@ var _ = describe("CONNECT and CONNACK", func() {
 				topic := c.Topic("anon", string(rune('a'+i)))
 				codes := c.Subscribe(conn, 0, topic)
 				c.Expect(codes[0]).NotTo(Equal(packet.SubackFailure))
-				c.Send(conn, pub(topic, "hello", 0, false))
+				c.Send(conn, flows.Pub(topic, "hello", 0, false))
 				c.AwaitPublish(conn, wire.PublishOn(topic))
 			}
 		})
@@ -182,17 +183,17 @@ var _ = describe("CONNECT and CONNACK", func() {
 	suite.Must("processes nothing a client sends after a CONNECT it rejects",
 		ids(spec.V311_3_1_4_5), func(c *suite.C) {
 			topic := c.Topic("after-reject")
-			watcher := subscriber(c, "watch", 0, topic)
+			watcher := flows.Subscriber(c, "watch", 0, topic)
 			conn := c.Dial("dev")
 			bad := c.ConnectPacket("dev")
 			bad.Version = 7
-			raw := append(packet.Build(bad, packet.V311), packet.Build(pub(topic, "must not be processed", 0, true), packet.V311)...)
+			raw := append(packet.Build(bad, packet.V311), packet.Build(flows.Pub(topic, "must not be processed", 0, true), packet.V311)...)
 			c.SendRaw(conn, raw)
 			ack := c.Await(conn, wire.IsType(packet.TypeConnack)).(*packet.Connack)
 			c.Expect(ack.Code).NotTo(Equal(packet.ConnAccepted))
 			c.AwaitClosed(conn)
 			c.AwaitNothing(watcher, wire.PublishOn(topic))
-			late := subscriber(c, "late", 0, topic)
+			late := flows.Subscriber(c, "late", 0, topic)
 			c.AwaitNothing(late, wire.PublishOn(topic))
 		})
 })

@@ -1,6 +1,7 @@
 package v311
 
 import (
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -11,7 +12,7 @@ var _ = describe("Fixed header, packet identifiers, PINGREQ, DISCONNECT", func()
 	suite.Must("sends every packet with the fixed header flags Table 2.2 reserves",
 		ids(spec.V311_2_2_2_1), func(c *suite.C) {
 			topic := c.Topic("flags")
-			sub := subscriber(c, "sub", 2, topic, c.Topic("q1"))
+			sub := flows.Subscriber(c, "sub", 2, topic, c.Topic("q1"))
 			p, _ := c.Connect("pub")
 			c.Put(p, &packet.Publish{Topic: topic, QoS: 2, Payload: []byte("x")})
 			c.Put(p, &packet.Publish{Topic: c.Topic("q1"), QoS: 1, Payload: []byte("y")})
@@ -101,13 +102,7 @@ var _ = describe("Fixed header, packet identifiers, PINGREQ, DISCONNECT", func()
 		})
 
 	suite.Must("answers every PINGREQ with PINGRESP",
-		ids(spec.V311_3_12_4_1), func(c *suite.C) {
-			conn, _ := c.Connect("dev")
-			for range 3 {
-				c.Send(conn, &packet.Pingreq{})
-				c.Await(conn, wire.IsType(packet.TypePingresp))
-			}
-		})
+		ids(spec.V311_3_12_4_1), flows.PingPong)
 
 	suite.Must("closes the connection on a DISCONNECT with reserved bits set",
 		ids(spec.V311_3_14_1_1), func(c *suite.C) {

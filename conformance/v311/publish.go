@@ -3,6 +3,7 @@ package v311
 import (
 	"fmt"
 
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -13,7 +14,7 @@ var _ = describe("PUBLISH", func() {
 	suite.Must("closes the connection on a PUBLISH with both QoS bits set",
 		ids(spec.V311_3_3_1_4), func(c *suite.C) {
 			topic := c.Topic("qos3")
-			watcher := subscriber(c, "watch", 1, topic)
+			watcher := flows.Subscriber(c, "watch", 1, topic)
 			conn, _ := c.Connect("pub")
 			c.TrySendRaw(conn, packet.Build(&packet.Publish{Topic: topic, QoS: 1, PacketID: 1, Payload: []byte("x")},
 				packet.V311, packet.WithFlags(0x06)))
@@ -23,11 +24,11 @@ var _ = describe("PUBLISH", func() {
 
 	suite.Must("closes the connection on a PUBLISH whose topic name holds a wildcard, and delivers nothing",
 		ids(spec.V311_3_3_2_2, spec.V311_4_7_1_1), func(c *suite.C) {
-			watcher := subscriber(c, "watch", 0, c.Topic("#"))
+			watcher := flows.Subscriber(c, "watch", 0, c.Topic("#"))
 			for _, topic := range []string{c.Topic("a", "+"), c.Topic("#"), c.Topic("b+")} {
 				c.Step("PUBLISH to %q", topic)
 				conn, _ := c.Connect("pub")
-				c.TrySendRaw(conn, packet.Build(pub(topic, "wild", 0, false), packet.V311))
+				c.TrySendRaw(conn, packet.Build(flows.Pub(topic, "wild", 0, false), packet.V311))
 				c.AwaitClosed(conn)
 			}
 			c.AwaitNothing(watcher, wire.PublishUnder(c.Topic()))
@@ -36,7 +37,7 @@ var _ = describe("PUBLISH", func() {
 	suite.Must("answers PUBLISH as its QoS requires: nothing for 0, PUBACK for 1, PUBREC for 2",
 		ids(spec.V311_3_3_4_1), func(c *suite.C) {
 			conn, _ := c.Connect("pub")
-			c.Send(conn, pub(c.Topic("q0"), "zero", 0, false))
+			c.Send(conn, flows.Pub(c.Topic("q0"), "zero", 0, false))
 			// A PINGREQ after the QoS 0 PUBLISH: its PINGRESP is the first and only answer.
 			c.Send(conn, &packet.Pingreq{})
 			first := c.AwaitNext(conn)
@@ -54,7 +55,7 @@ var _ = describe("PUBLISH", func() {
 	suite.Must("acknowledges with the Packet Identifier of the PUBLISH that started each exchange",
 		ids(spec.V311_2_3_1_6, spec.V311_3_8_4_6), func(c *suite.C) {
 			topic := c.Topic("ids")
-			sub := subscriber(c, "sub", 2, topic)
+			sub := flows.Subscriber(c, "sub", 2, topic)
 			conn, _ := c.Connect("pub")
 			c.Send(conn, &packet.Publish{Topic: topic, Payload: []byte("one"), QoS: 1, PacketID: 0x1234})
 			ack := c.Await(conn, wire.IsType(packet.TypePuback)).(*packet.Puback)
@@ -80,7 +81,7 @@ var _ = describe("PUBLISH", func() {
 	suite.Must("treats a QoS 1 PUBLISH that reuses an acknowledged Packet Identifier as a new message",
 		ids(spec.V311_4_3_2_2), func(c *suite.C) {
 			topic := c.Topic("reuse")
-			sub := subscriber(c, "sub", 1, topic)
+			sub := flows.Subscriber(c, "sub", 1, topic)
 			conn, _ := c.Connect("pub")
 			for _, payload := range []string{"first", "second"} {
 				c.Send(conn, &packet.Publish{Topic: topic, Payload: []byte(payload), QoS: 1, PacketID: 7})
@@ -93,7 +94,7 @@ var _ = describe("PUBLISH", func() {
 	suite.Must("delivers a QoS 2 message once although its PUBLISH is repeated before PUBREL",
 		ids(spec.V311_4_3_3_2), func(c *suite.C) {
 			topic := c.Topic("once")
-			sub := subscriber(c, "sub", 2, topic)
+			sub := flows.Subscriber(c, "sub", 2, topic)
 			conn, _ := c.Connect("pub")
 			p := &packet.Publish{Topic: topic, Payload: []byte("charge 4.50"), QoS: 2, PacketID: 9}
 			c.Send(conn, p)
@@ -116,21 +117,14 @@ var _ = describe("PUBLISH", func() {
 		})
 
 	suite.Must("sets DUP on forwarded messages by its own retransmission, not by the DUP they arrived with",
-		ids(spec.V311_3_3_1_3), func(c *suite.C) {
-			topic := c.Topic("dup-in")
-			sub := subscriber(c, "sub", 1, topic)
-			conn, _ := c.Connect("pub")
-			c.Put(conn, &packet.Publish{Topic: topic, Payload: []byte("resent"), QoS: 1, Dup: true})
-			in := c.AwaitPublish(sub, wire.PublishOn(topic))
-			c.Expect(in.Dup).To(BeFalse(), "DUP of the first transmission to the subscriber")
-		})
+		ids(spec.V311_3_3_1_3), flows.DupNotInherited)
 
 	suite.Must("delivers QoS 0 messages as QoS 0 with DUP 0 and no Packet Identifier",
 		ids(spec.V311_3_3_1_2, spec.V311_4_3_1_1, spec.V311_2_3_1_5), func(c *suite.C) {
 			topic := c.Topic("q0")
-			sub := subscriber(c, "sub", 2, topic)
+			sub := flows.Subscriber(c, "sub", 2, topic)
 			conn, _ := c.Connect("pub")
-			c.Send(conn, pub(topic, "temp 21.5", 0, false))
+			c.Send(conn, flows.Pub(topic, "temp 21.5", 0, false))
 			in := c.AwaitPublish(sub, wire.PublishOn(topic))
 			c.For(spec.V311_4_3_1_1).Expect(in.QoS).To(Equal(packet.QoS0), "QoS")
 			c.For(spec.V311_3_3_1_2, spec.V311_4_3_1_1).Expect(in.Dup).To(BeFalse(), "DUP")
@@ -142,7 +136,7 @@ var _ = describe("PUBLISH", func() {
 	suite.Must("delivers QoS 1 messages with DUP 0 and a non-zero Packet Identifier",
 		ids(spec.V311_4_3_2_1, spec.V311_2_3_1_1, spec.V311_3_8_4_6), func(c *suite.C) {
 			topic := c.Topic("q1")
-			sub := subscriber(c, "sub", 1, topic)
+			sub := flows.Subscriber(c, "sub", 1, topic)
 			conn, _ := c.Connect("pub")
 			c.PutMsg(conn, topic, "card 0451", 1, false)
 			in := c.AwaitPublish(sub, wire.PublishOn(topic))
@@ -155,7 +149,7 @@ var _ = describe("PUBLISH", func() {
 	suite.Must("sends QoS 2 messages as QoS 2 with DUP 0, answers PUBREC with PUBREL and completes on PUBCOMP",
 		ids(spec.V311_4_3_3_1, spec.V311_2_3_1_1, spec.V311_3_8_4_6), func(c *suite.C) {
 			topic := c.Topic("q2")
-			sub := subscriber(c, "sub", 2, topic)
+			sub := flows.Subscriber(c, "sub", 2, topic)
 			conn, _ := c.Connect("pub")
 			c.PutMsg(conn, topic, "charge 4.50", 2, false)
 			in := c.AwaitPublish(sub, wire.PublishOn(topic))
@@ -172,7 +166,7 @@ var _ = describe("PUBLISH", func() {
 	suite.Must("uses a distinct Packet Identifier for each QoS 1 and QoS 2 message in flight",
 		ids(spec.V311_2_3_1_4, spec.V311_3_8_4_6), func(c *suite.C) {
 			topic := c.Topic("inflight")
-			sub := subscriber(c, "sub", 2, topic)
+			sub := flows.Subscriber(c, "sub", 2, topic)
 			conn, _ := c.Connect("pub")
 			const n = 6
 			for i := 0; i < n; i++ {
@@ -190,67 +184,22 @@ var _ = describe("PUBLISH", func() {
 		})
 
 	suite.Must("delivers a message to every client whose subscription matches",
-		ids(spec.V311_4_5_0_1), func(c *suite.C) {
-			topic := c.Topic("gate", "g1", "state")
-			a := subscriber(c, "a", 1, topic)
-			b := subscriber(c, "b", 1, c.Topic("gate", "+", "state"))
-			d := subscriber(c, "d", 1, c.Topic("#"))
-			conn, _ := c.Connect("pub")
-			c.PutMsg(conn, topic, "open", 1, false)
-			for _, s := range []*wire.Conn{a, b, d} {
-				c.AwaitPublish(s, wire.PublishWith(topic, []byte("open")))
-			}
-		})
+		ids(spec.V311_4_5_0_1), flows.EveryMatchingSubscriber)
 
 	suite.Must("sends a subscriber only topic names that match its topic filter",
-		ids(spec.V311_3_3_2_3), func(c *suite.C) {
-			filter := c.Topic("site", "+", "evt", "#")
-			sub := subscriber(c, "sub", 0, filter)
-			conn, _ := c.Connect("pub")
-			for _, t := range []string{c.Topic("site", "s1", "evt", "card"), c.Topic("site", "s2", "state"), c.Topic("site", "s3", "evt")} {
-				c.Send(conn, pub(t, "x", 0, false))
-			}
-			// # also matches its parent level: s3/evt matches as well as s1/evt/card.
-			c.AwaitPublish(sub, wire.PublishOn(c.Topic("site", "s1", "evt", "card")))
-			c.AwaitPublish(sub, wire.PublishOn(c.Topic("site", "s3", "evt")))
-			c.AwaitNothing(sub, wire.PublishUnder(c.Topic()))
-		})
+		ids(spec.V311_3_3_2_3), flows.OnlyMatchingTopics)
 
 	suite.Must("sends topic names as the UTF-8 strings they were published as",
 		ids(spec.V311_3_3_2_1), func(c *suite.C) {
 			topic := c.Topic("zone-Ü", "gate-€", "état")
-			sub := subscriber(c, "sub", 0, c.Topic("#"))
+			sub := flows.Subscriber(c, "sub", 0, c.Topic("#"))
 			p, _ := c.Connect("pub")
-			c.Send(p, pub(topic, "x", 0, false))
+			c.Send(p, flows.Pub(topic, "x", 0, false))
 			in := c.AwaitPublish(sub, wire.PublishUnder(c.Topic()))
 			c.Expect([]byte(in.Topic)).To(Equal([]byte(topic)), "topic name bytes as delivered")
 			c.Expect(sub.Invalid()).To(BeEmpty(), "packets from the broker that are not valid")
 		})
 
 	suite.Must("delivers a message matching overlapping subscriptions at the highest QoS among them",
-		ids(spec.V311_3_3_5_1), func(c *suite.C) {
-			topic := c.Topic("door", "d1")
-			conn, _ := c.Connect("sub")
-			codes := c.SubscribeWith(conn,
-				packet.Subscription{Filter: c.Topic("door", "#"), QoS: 0},
-				packet.Subscription{Filter: topic, QoS: 2},
-				packet.Subscription{Filter: c.Topic("+", "d1"), QoS: 1})
-			needQoS(c, 2, packet.QoS(codes[1]))
-			pubc, _ := c.Connect("pub")
-			c.PutMsg(pubc, topic, "forced", 2, false)
-			// The broker may send one copy per matching subscription (section 3.3.5); one of the
-			// copies must carry the highest QoS granted.
-			in := c.AwaitPublish(conn, wire.PublishOn(topic))
-			best := in.QoS
-			c.Ack(conn, in)
-			for {
-				more, err := conn.ExpectPacket(c.Window(), wire.PublishOn(topic))
-				if err != nil {
-					break
-				}
-				best = max(best, more.(*packet.Publish).QoS)
-				c.Ack(conn, more.(*packet.Publish))
-			}
-			c.Expect(best).To(Equal(packet.QoS2), "highest QoS among the copies delivered")
-		})
+		ids(spec.V311_3_3_5_1), flows.OverlappingHighestQoS)
 })

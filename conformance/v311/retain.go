@@ -1,6 +1,7 @@
 package v311
 
 import (
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -11,11 +12,7 @@ import (
 // ([MQTT-3.3.1-5]) and sent to the new subscription ([MQTT-3.3.1-6]). Checks of other retained
 // rules use it for the steps they build on.
 func retained(c *suite.C, conn *wire.Conn, topic string) *packet.Publish {
-	p, err := conn.ExpectPacket(c.Timeout(), wire.PublishOn(topic))
-	if err != nil {
-		c.For(spec.V311_3_3_1_5, spec.V311_3_3_1_6).Failf("the retained message on %q for a new subscription: %v", topic, err)
-	}
-	return p.(*packet.Publish)
+	return flows.AwaitRetained(c, conn, topic, spec.V311_3_3_1_5, spec.V311_3_3_1_6)
 }
 
 var _ = describe("Retained messages", func() {
@@ -25,7 +22,7 @@ var _ = describe("Retained messages", func() {
 			topic := c.Topic("gate", "g1", "status")
 			p, _ := c.Connect("dev")
 			c.PutMsg(p, topic, `{"online":true}`, 1, true)
-			sub := subscriber(c, "sub", 2, topic)
+			sub := flows.Subscriber(c, "sub", 2, topic)
 			in := retained(c, sub, topic)
 			c.Expect(string(in.Payload)).To(Equal(`{"online":true}`))
 			c.Expect(in.Retain).To(BeTrue(), "RETAIN of a message sent because of a new subscription")
@@ -40,7 +37,7 @@ var _ = describe("Retained messages", func() {
 			c.PutMsg(p, c.Topic("g1", "state"), "opening", 1, true)
 			c.PutMsg(p, c.Topic("g1", "state"), "open", 1, true)
 			c.PutMsg(p, c.Topic("g2", "state"), "closed", 1, true)
-			sub := subscriber(c, "sub", 1, c.Topic("+", "state"))
+			sub := flows.Subscriber(c, "sub", 1, c.Topic("+", "state"))
 			got := map[string]string{}
 			for range 2 {
 				in := c.AwaitPublish(sub, wire.PublishUnder(c.Topic()))
@@ -57,11 +54,11 @@ var _ = describe("Retained messages", func() {
 			topic := c.Topic("state")
 			p, _ := c.Connect("dev")
 			c.PutMsg(p, topic, "old", 1, true)
-			c.Send(p, pub(topic, "new", 0, true))
+			c.Send(p, flows.Pub(topic, "new", 0, true))
 			// Ordering on one connection: once this PINGRESP arrives the QoS 0 PUBLISH is processed.
 			c.Send(p, &packet.Pingreq{})
 			c.Await(p, wire.IsType(packet.TypePingresp))
-			sub := subscriber(c, "sub", 1, topic)
+			sub := flows.Subscriber(c, "sub", 1, topic)
 			// The broker may drop a QoS 0 retained message later (section 3.3.1.3); the old one
 			// must be gone in any case.
 			in, err := sub.ExpectPacket(c.Timeout(), wire.PublishOn(topic))
@@ -73,7 +70,7 @@ var _ = describe("Retained messages", func() {
 	suite.Must("sends a message that matches an established subscription with RETAIN 0",
 		ids(spec.V311_3_3_1_9), func(c *suite.C) {
 			topic := c.Topic("state")
-			sub := subscriber(c, "sub", 1, topic)
+			sub := flows.Subscriber(c, "sub", 1, topic)
 			p, _ := c.Connect("dev")
 			c.PutMsg(p, topic, "open", 1, true)
 			in := c.AwaitPublish(sub, wire.PublishOn(topic))
@@ -86,13 +83,13 @@ var _ = describe("Retained messages", func() {
 			topic := c.Topic("state")
 			p, _ := c.Connect("dev")
 			c.PutMsg(p, topic, "open", 1, true)
-			sub := subscriber(c, "sub", 1, topic)
+			sub := flows.Subscriber(c, "sub", 1, topic)
 			c.Ack(sub, retained(c, sub, topic))
 			c.PutMsg(p, topic, "", 1, true)
 			in := c.AwaitPublish(sub, wire.PublishOn(topic))
 			c.Expect(in.Payload).To(BeEmpty(), "payload of the delivered empty message")
 			c.Ack(sub, in)
-			late := subscriber(c, "late", 1, topic)
+			late := flows.Subscriber(c, "late", 1, topic)
 			c.AwaitNothing(late, wire.PublishOn(topic))
 		})
 
@@ -102,10 +99,10 @@ var _ = describe("Retained messages", func() {
 			topic := c.Topic("state")
 			p, _ := c.Connect("dev")
 			c.PutMsg(p, topic, "kept", 1, true)
-			first := subscriber(c, "first", 1, topic)
+			first := flows.Subscriber(c, "first", 1, topic)
 			c.Ack(first, retained(c, first, topic))
 			c.PutMsg(p, topic, "transient", 1, false)
-			sub := subscriber(c, "sub", 1, topic)
+			sub := flows.Subscriber(c, "sub", 1, topic)
 			in := c.AwaitPublish(sub, wire.PublishOn(topic))
 			c.Expect(string(in.Payload)).To(Equal("kept"), "retained payload")
 			c.Ack(sub, in)
@@ -116,10 +113,10 @@ var _ = describe("Retained messages", func() {
 		ids(spec.V311_3_1_2_7, spec.V311_3_3_1_5, spec.V311_3_3_1_6, spec.V311_3_1_2_8), func(c *suite.C) {
 			c.Require(suite.FeatureRetain)
 			topic, gone := c.Topic("fw"), c.Topic("gone")
-			watch := subscriber(c, "watch", 0, gone)
+			watch := flows.Subscriber(c, "watch", 0, gone)
 			p, _ := c.Connect("dev", func(cp *packet.Connect) { cp.Will = &packet.Will{Topic: gone, Payload: []byte("x")} })
 			c.PutMsg(p, topic, "1.4.2", 1, true)
-			first := subscriber(c, "first", 1, topic)
+			first := flows.Subscriber(c, "first", 1, topic)
 			c.Ack(first, retained(c, first, topic))
 			c.Close(p)
 			// The will says the broker has closed the connection, ending the clean session.
@@ -127,7 +124,7 @@ var _ = describe("Retained messages", func() {
 				c.For(spec.V311_3_1_2_8).Failf("the will of the publisher: %v", err)
 			}
 			c.Step("the publisher's clean session has ended")
-			sub := subscriber(c, "sub", 1, topic)
+			sub := flows.Subscriber(c, "sub", 1, topic)
 			c.For(spec.V311_3_1_2_7).AwaitPublish(sub, wire.PublishWith(topic, []byte("1.4.2")))
 		})
 })

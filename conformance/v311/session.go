@@ -3,6 +3,7 @@ package v311
 import (
 	"fmt"
 
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -34,7 +35,7 @@ var _ = describe("Sessions", func() {
 			topic := c.Topic("evt")
 			conn, _ := c.Connect("dev", c.Persistent())
 			codes := c.Subscribe(conn, 2, topic)
-			needQoS(c, 2, packet.QoS(codes[0]))
+			flows.NeedQoS(c, 2, packet.QoS(codes[0]))
 			c.Disconnect(conn)
 			p, _ := c.Connect("ctl")
 			c.PutMsg(p, topic, "one", 1, false)
@@ -82,12 +83,12 @@ var _ = describe("Sessions", func() {
 	suite.Must("keeps a session's subscriptions for as long as its connection lasts",
 		ids(spec.V311_4_1_0_2), func(c *suite.C) {
 			topic := c.Topic("telemetry")
-			sub := subscriber(c, "sub", 0, topic)
+			sub := flows.Subscriber(c, "sub", 0, topic)
 			p, _ := c.Connect("pub")
 			for _, payload := range []string{"t1", "t2", "t3"} {
 				c.Send(sub, &packet.Pingreq{})
 				c.Await(sub, wire.IsType(packet.TypePingresp))
-				c.Send(p, pub(topic, payload, 0, false))
+				c.Send(p, flows.Pub(topic, payload, 0, false))
 				c.AwaitPublish(sub, wire.PublishWith(topic, []byte(payload)))
 			}
 		})
@@ -144,7 +145,7 @@ var _ = describe("Sessions", func() {
 			topic := c.Topic("charge")
 			conn, _ := c.Connect("dev", c.Persistent())
 			codes := c.Subscribe(conn, 2, topic)
-			needQoS(c, 2, packet.QoS(codes[0]))
+			flows.NeedQoS(c, 2, packet.QoS(codes[0]))
 			p, _ := c.Connect("ctl")
 			c.PutMsg(p, topic, "4.50", 2, false)
 			first := c.AwaitPublish(conn, wire.PublishOn(topic))
@@ -162,7 +163,7 @@ var _ = describe("Sessions", func() {
 			topic := c.Topic("charge")
 			conn, _ := c.Connect("dev", c.Persistent())
 			codes := c.Subscribe(conn, 2, topic)
-			needQoS(c, 2, packet.QoS(codes[0]))
+			flows.NeedQoS(c, 2, packet.QoS(codes[0]))
 			p, _ := c.Connect("ctl")
 			c.PutMsg(p, topic, "4.50", 2, false)
 			in := c.AwaitPublish(conn, wire.PublishOn(topic))

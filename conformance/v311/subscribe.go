@@ -1,6 +1,7 @@
 package v311
 
 import (
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -113,7 +114,7 @@ var _ = describe("SUBSCRIBE and SUBACK", func() {
 			c.For(spec.V311_3_8_4_5).Expect(codes[0]).To(Equal(packet.GrantedQoS0), "return code of a QoS 0 subscription")
 			retained(c, conn, topic)
 			codes = c.Subscribe(conn, 1, topic)
-			needQoS(c, 1, packet.QoS(codes[0]))
+			flows.NeedQoS(c, 1, packet.QoS(codes[0]))
 			c.Step("the retained message again, for the replacing subscription")
 			c.Ack(conn, c.AwaitPublish(conn, wire.PublishWith(topic, []byte("open"))))
 			c.PutMsg(p, topic, "closed", 1, false)
@@ -129,7 +130,7 @@ var _ = describe("SUBSCRIBE and SUBACK", func() {
 			codes := c.Subscribe(conn, 0, c.Topic("+", "state"), c.Topic("evt", "#"))
 			p, _ := c.Connect("pub")
 			for i, t := range []string{c.Topic("g1", "state"), c.Topic("evt", "card")} {
-				c.Send(p, pub(t, "x", 0, false))
+				c.Send(p, flows.Pub(t, "x", 0, false))
 				if codes[i] == packet.SubackFailure {
 					c.Step("the broker refused the wildcard subscription: nothing may arrive for it")
 					c.AwaitNothing(conn, wire.PublishOn(t))
@@ -179,33 +180,24 @@ var _ = describe("UNSUBSCRIBE and UNSUBACK", func() {
 			c.Unsubscribe(conn, c.Topic("g", "#"))
 			c.Unsubscribe(conn, c.Topic("+"))
 			p, _ := c.Connect("pub")
-			c.Send(p, pub(topic, "both", 0, false))
+			c.Send(p, flows.Pub(topic, "both", 0, false))
 			c.AwaitPublish(conn, wire.PublishOn(topic))
 			c.Step("the exact filter deletes its subscription; the other still matches")
 			c.Unsubscribe(conn, c.Topic("g", "+"))
-			c.Send(p, pub(c.Topic("other"), "only #", 0, false))
+			c.Send(p, flows.Pub(c.Topic("other"), "only #", 0, false))
 			c.AwaitPublish(conn, wire.PublishOn(c.Topic("other")))
 			c.Unsubscribe(conn, c.Topic("#"))
-			c.Send(p, pub(topic, "none", 0, false))
+			c.Send(p, flows.Pub(topic, "none", 0, false))
 			c.AwaitNothing(conn, wire.PublishUnder(c.Topic()))
 		})
 
 	suite.Must("sends nothing more for a deleted subscription",
-		ids(spec.V311_3_10_4_2), func(c *suite.C) {
-			topic := c.Topic("cmd")
-			conn := subscriber(c, "sub", 1, topic)
-			p, _ := c.Connect("pub")
-			c.PutMsg(p, topic, "before", 1, false)
-			c.Ack(conn, c.AwaitPublish(conn, wire.PublishOn(topic)))
-			c.Unsubscribe(conn, topic)
-			c.PutMsg(p, topic, "after", 1, false)
-			c.AwaitNothing(conn, wire.PublishOn(topic))
-		})
+		ids(spec.V311_3_10_4_2), flows.NothingAfterUnsubscribe)
 
 	suite.Must("completes a QoS 2 delivery it had started before the subscription was deleted",
 		ids(spec.V311_3_10_4_3, spec.V311_3_8_4_6), func(c *suite.C) {
 			topic := c.Topic("charge")
-			conn := subscriber(c, "sub", 2, topic)
+			conn := flows.Subscriber(c, "sub", 2, topic)
 			p, _ := c.Connect("pub")
 			c.PutMsg(p, topic, "4.50", 2, false)
 			in := c.AwaitPublish(conn, wire.PublishOn(topic))
@@ -231,7 +223,7 @@ var _ = describe("UNSUBSCRIBE and UNSUBACK", func() {
 			}
 			p, _ := c.Connect("pub")
 			for _, t := range []string{a, b, keep} {
-				c.Send(p, pub(t, "x", 0, false))
+				c.Send(p, flows.Pub(t, "x", 0, false))
 			}
 			c.AwaitPublish(conn, wire.PublishOn(keep))
 			c.AwaitNothing(conn, wire.Or(wire.PublishOn(a), wire.PublishOn(b)))

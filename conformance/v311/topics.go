@@ -3,6 +3,7 @@ package v311
 import (
 	"strings"
 
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -37,16 +38,7 @@ func badTopic(c *suite.C, name string, topic []byte) {
 
 var _ = describe("Topic names and topic filters", func() {
 	suite.Must("matches the multi-level wildcard # against the parent level and every level below",
-		ids(spec.V311_4_7_1_2), func(c *suite.C) {
-			conn := subscriber(c, "sub", 0, c.Topic("site", "#"))
-			p, _ := c.Connect("pub")
-			for _, t := range []string{c.Topic("site"), c.Topic("site", "g1"), c.Topic("site", "g1", "evt", "card")} {
-				c.Send(p, pub(t, "x", 0, false))
-				c.AwaitPublish(conn, wire.PublishOn(t))
-			}
-			c.Send(p, pub(c.Topic("sites"), "x", 0, false))
-			c.AwaitNothing(conn, wire.PublishOn(c.Topic("sites")))
-		})
+		ids(spec.V311_4_7_1_2), flows.MultiLevelWildcard)
 
 	suite.Must("closes the connection on a # that is not alone in the last level",
 		ids(spec.V311_4_7_1_2, spec.V311_4_8_0_1), func(c *suite.C) {
@@ -55,18 +47,7 @@ var _ = describe("Topic names and topic filters", func() {
 		})
 
 	suite.Must("matches the single-level wildcard + against exactly one level, empty levels included",
-		ids(spec.V311_4_7_1_3), func(c *suite.C) {
-			conn := subscriber(c, "sub", 0, c.Topic("site", "+", "state"), c.Topic("door", "+"))
-			p, _ := c.Connect("pub")
-			for _, t := range []string{c.Topic("site", "g1", "state"), c.Topic("site", "", "state"), c.Topic("door", "")} {
-				c.Send(p, pub(t, "x", 0, false))
-				c.AwaitPublish(conn, wire.PublishOn(t))
-			}
-			for _, t := range []string{c.Topic("site", "g1", "x", "state"), c.Topic("site", "state"), c.Topic("door")} {
-				c.Send(p, pub(t, "x", 0, false))
-			}
-			c.AwaitNothing(conn, wire.PublishUnder(c.Topic()))
-		})
+		ids(spec.V311_4_7_1_3), flows.SingleLevelWildcard)
 
 	suite.Must("closes the connection on a + that does not fill a whole level",
 		ids(spec.V311_4_7_1_3, spec.V311_4_8_0_1), func(c *suite.C) {
@@ -75,17 +56,7 @@ var _ = describe("Topic names and topic filters", func() {
 		})
 
 	suite.Must("does not match topic names that start with $ against filters that start with a wildcard",
-		ids(spec.V311_4_7_2_1), func(c *suite.C) {
-			dollar := "$gh" + c.Unique() + "/state"
-			exact := subscriber(c, "exact", 0, dollar)
-			wild := subscriber(c, "wild", 0, "#", "+/state")
-			p, _ := c.Connect("pub")
-			c.Send(p, pub(dollar, "x", 0, false))
-			if _, err := exact.ExpectPacket(c.Timeout(), wire.PublishOn(dollar)); err != nil {
-				c.NotSupported("the broker does not route client messages on $ topics (%v), so the wildcard rule cannot be observed", err)
-			}
-			c.AwaitNothing(wild, wire.PublishOn(dollar))
-		})
+		ids(spec.V311_4_7_2_1), flows.DollarTopics)
 
 	suite.Must("closes the connection on a zero-length topic name or topic filter",
 		ids(spec.V311_4_7_3_1), func(c *suite.C) {
@@ -107,40 +78,20 @@ var _ = describe("Topic names and topic filters", func() {
 		})
 
 	suite.Must("keeps U+FEFF (EF BB BF) in a topic name instead of stripping it",
-		ids(spec.V311_1_5_3_3), func(c *suite.C) {
-			topic := c.Topic("\uFEFFstate")
-			plain := c.Topic("state")
-			conn := subscriber(c, "sub", 0, topic, plain)
-			p, _ := c.Connect("pub")
-			c.Send(p, pub(topic, "bom", 0, false))
-			in := c.AwaitPublish(conn, wire.PublishUnder(c.Topic()))
-			c.Expect(in.Topic).To(Equal(topic), "topic name as delivered")
-		})
+		ids(spec.V311_1_5_3_3), flows.BOMKept)
 
 	suite.Must("carries a topic name of 65,535 bytes, the longest that can be encoded",
 		ids(spec.V311_4_7_3_3), func(c *suite.C) {
 			prefix := c.Topic("")
 			topic := prefix + strings.Repeat("L", 65535-len(prefix))
-			conn := subscriber(c, "sub", 0, topic)
+			conn := flows.Subscriber(c, "sub", 0, topic)
 			p, _ := c.Connect("pub")
-			c.Send(p, pub(topic, "long", 0, false))
+			c.Send(p, flows.Pub(topic, "long", 0, false))
 			in := c.AwaitPublish(conn, wire.PublishUnder(prefix))
 			c.Expect(len(in.Topic)).To(Equal(65535), "length of the delivered topic name")
 			c.Expect(in.Topic).To(Equal(topic))
 		})
 
 	suite.Must("matches topic names character for character, without normalizing them",
-		ids(spec.V311_4_7_3_4), func(c *suite.C) {
-			composed := c.Topic("caf\u00e9")    // é as one code point
-			decomposed := c.Topic("cafe\u0301") // e and a combining acute accent
-			conn := subscriber(c, "sub", 0, composed, c.Topic("Gate"), c.Topic("a", "b"))
-			p, _ := c.Connect("pub")
-			for _, t := range []string{decomposed, c.Topic("gate"), c.Topic("a", "", "b"), c.Topic("a", "b", "")} {
-				c.Send(p, pub(t, "x", 0, false))
-			}
-			c.AwaitNothing(conn, wire.PublishUnder(c.Topic()))
-			c.Send(p, pub(composed, "x", 0, false))
-			in := c.AwaitPublish(conn, wire.PublishUnder(c.Topic()))
-			c.Expect(in.Topic).To(Equal(composed))
-		})
+		ids(spec.V311_4_7_3_4), flows.NoNormalization)
 })

@@ -3,6 +3,7 @@ package v311
 import (
 	"time"
 
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -13,109 +14,65 @@ import (
 // silent connection and still pass: timer granularity and the round trip of the close.
 const keepaliveSlack = 500 * time.Millisecond
 
-// withWill is a Connect option: a will on topic.
-func withWill(topic, payload string, qos packet.QoS, retain bool) func(*packet.Connect) {
-	return func(p *packet.Connect) {
-		p.Will = &packet.Will{Topic: topic, Payload: []byte(payload), QoS: qos, Retain: retain}
-	}
-}
-
-// willPublished waits for a will on topic: published when the connection closed without
-// DISCONNECT ([MQTT-3.1.2-8]). Checks of the other will rules use it for the step they build on.
-func willPublished(c *suite.C, conn *wire.Conn, topic, payload string) *packet.Publish {
-	p, err := conn.ExpectPacket(c.Timeout(), wire.PublishWith(topic, []byte(payload)))
-	if err != nil {
-		c.For(spec.V311_3_1_2_8).Failf("the will on %q: %v", topic, err)
-	}
-	return p.(*packet.Publish)
-}
-
 var _ = describe("Will messages", func() {
 	suite.Must("publishes the will when the connection is lost",
 		ids(spec.V311_3_1_2_8), func(c *suite.C) {
 			topic := c.Topic("status")
-			sub := subscriber(c, "sub", 1, topic)
-			dev, _ := c.Connect("dev", withWill(topic, `{"online":false}`, 1, false))
+			sub := flows.Subscriber(c, "sub", 1, topic)
+			dev, _ := c.Connect("dev", flows.WithWill(topic, `{"online":false}`, 1, false))
 			c.Step("the device loses power: no DISCONNECT")
 			c.Close(dev)
-			willPublished(c, sub, topic, `{"online":false}`)
+			flows.AwaitWill(c, sub, topic, `{"online":false}`)
 		})
 
 	suite.Must("publishes the will when it closes the connection for a protocol violation",
 		ids(spec.V311_3_1_2_8, spec.V311_3_1_0_2), func(c *suite.C) {
 			topic := c.Topic("status")
-			sub := subscriber(c, "sub", 0, topic)
-			dev, _ := c.Connect("dev", withWill(topic, "offline", 0, false))
+			sub := flows.Subscriber(c, "sub", 0, topic)
+			dev, _ := c.Connect("dev", flows.WithWill(topic, "offline", 0, false))
 			c.Step("the device sends a second CONNECT, a protocol violation")
 			c.Send(dev, c.ConnectPacket("dev"))
 			if err := dev.ExpectClosed(c.Timeout()); err != nil {
 				c.For(spec.V311_3_1_0_2).Failf("%v", err)
 			}
-			willPublished(c, sub, topic, "offline")
+			flows.AwaitWill(c, sub, topic, "offline")
 		})
 
 	suite.Must("does not publish the will after DISCONNECT",
 		ids(spec.V311_3_14_4_3, spec.V311_3_1_2_10), func(c *suite.C) {
 			topic := c.Topic("status")
-			sub := subscriber(c, "sub", 0, topic)
-			dev, _ := c.Connect("dev", withWill(topic, "offline", 0, false))
+			sub := flows.Subscriber(c, "sub", 0, topic)
+			dev, _ := c.Connect("dev", flows.WithWill(topic, "offline", 0, false))
 			c.Disconnect(dev)
 			c.AwaitNothing(sub, wire.PublishOn(topic))
 		})
 
 	suite.Must("publishes a will only once: a resumed session without a will publishes none",
-		ids(spec.V311_3_1_2_10, spec.V311_3_1_2_8), func(c *suite.C) {
-			topic := c.Topic("status")
-			sub := subscriber(c, "sub", 0, topic)
-			dev, _ := c.Connect("dev", c.Persistent(), withWill(topic, "offline", 0, false))
-			c.Close(dev)
-			willPublished(c, sub, topic, "offline")
-			dev, _ = c.Connect("dev", c.Persistent())
-			c.Close(dev)
-			c.AwaitNothing(sub, wire.PublishOn(topic))
-		})
+		ids(spec.V311_3_1_2_10, spec.V311_3_1_2_8), flows.WillPublishedOnce)
 
 	suite.Must("publishes nothing when a client without a will loses its connection",
 		ids(spec.V311_3_1_2_12), func(c *suite.C) {
-			sub := subscriber(c, "sub", 0, c.Topic("#"))
+			sub := flows.Subscriber(c, "sub", 0, c.Topic("#"))
 			dev, _ := c.Connect("dev")
 			c.Close(dev)
 			c.AwaitNothing(sub, wire.PublishUnder(c.Topic()))
 		})
 
 	suite.Must("publishes a will with Will Retain 0 as a non-retained message",
-		ids(spec.V311_3_1_2_16, spec.V311_3_1_2_8), func(c *suite.C) {
-			topic := c.Topic("status")
-			sub := subscriber(c, "sub", 0, topic)
-			dev, _ := c.Connect("dev", withWill(topic, "offline", 0, false))
-			c.Close(dev)
-			willPublished(c, sub, topic, "offline")
-			late := subscriber(c, "late", 0, topic)
-			c.AwaitNothing(late, wire.PublishOn(topic))
-		})
+		ids(spec.V311_3_1_2_16, spec.V311_3_1_2_8), flows.WillNotRetained)
 
 	suite.Must("publishes a will with Will Retain 1 as a retained message",
-		ids(spec.V311_3_1_2_17, spec.V311_3_1_2_8), func(c *suite.C) {
-			c.Require(suite.FeatureRetain)
-			topic := c.Topic("status")
-			sub := subscriber(c, "sub", 1, topic)
-			dev, _ := c.Connect("dev", withWill(topic, `{"online":false}`, 1, true))
-			c.Close(dev)
-			c.Ack(sub, willPublished(c, sub, topic, `{"online":false}`))
-			late := subscriber(c, "late", 1, topic)
-			in := c.AwaitPublish(late, wire.PublishWith(topic, []byte(`{"online":false}`)))
-			c.Expect(in.Retain).To(BeTrue(), "RETAIN of the will sent to a new subscription")
-		})
+		ids(spec.V311_3_1_2_17, spec.V311_3_1_2_8), flows.WillRetained)
 
 	suite.Must("closes connections silent for one and a half times their keepalive and publishes the will",
 		ids(spec.V311_3_1_2_24, spec.V311_3_1_2_8), func(c *suite.C) {
 			topic := c.Topic("status")
-			sub := subscriber(c, "sub", 0, topic)
+			sub := flows.Subscriber(c, "sub", 0, topic)
 			// Two clients, keepalive 1 s and 2 s, silent from the start: each must be closed
 			// within 1.5 times its keepalive (plus keepaliveSlack for timers and the network).
 			// Two deadlines 1.5 s apart also catch a broker that checks keepalives only every
 			// few seconds, which could meet a single deadline by luck.
-			a, _ := c.Connect("dev1", func(p *packet.Connect) { p.KeepAlive = 1 }, withWill(topic, "silent", 0, false))
+			a, _ := c.Connect("dev1", func(p *packet.Connect) { p.KeepAlive = 1 }, flows.WithWill(topic, "silent", 0, false))
 			start := time.Now()
 			b, _ := c.Connect("dev2", func(p *packet.Connect) { p.KeepAlive = 2 })
 			for _, tc := range []struct {
@@ -128,6 +85,6 @@ var _ = describe("Will messages", func() {
 						tc.conn.Name(), time.Since(start).Round(time.Millisecond), tc.due*2/3, keepaliveSlack, err)
 				}
 			}
-			willPublished(c, sub, topic, "silent")
+			flows.AwaitWill(c, sub, topic, "silent")
 		})
 })

@@ -1,6 +1,7 @@
 package v5
 
 import (
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -12,7 +13,7 @@ var _ = describe("Authorization", func() {
 		ids(spec.V5_4_3_3_9), func(c *suite.C) {
 			c.Require(suite.FeatureACL)
 			topic := c.Topic("allowed")
-			sub := subscriber(c, "sub", 0, topic)
+			sub := flows.Subscriber(c, "sub", 0, topic)
 			conn, _ := c.Connect("pub")
 			c.Send(conn, &packet.Publish{Topic: c.Env.DeniedTopic, QoS: 2, PacketID: 21, Payload: []byte("forbidden")})
 			got, err := conn.ExpectPacket(c.Timeout(), wire.PubrecFor(21))
@@ -20,12 +21,12 @@ var _ = describe("Authorization", func() {
 				c.NotSupported("the broker answered a QoS 2 PUBLISH to the denied topic %q without a PUBREC (%v)", c.Env.DeniedTopic, err)
 			}
 			if code := got.(*packet.Pubrec).Code; !code.IsError() {
-				c.NotSupported("the broker acknowledged the QoS 2 PUBLISH to the denied topic with PUBREC %s, not an error", codeName(code))
+				c.NotSupported("the broker acknowledged the QoS 2 PUBLISH to the denied topic with PUBREC %s, not an error", flows.CodeName(code))
 			}
 			c.Step("the exchange ended with the PUBREC error: Packet Identifier 21 is free for a new message")
 			c.Send(conn, &packet.Publish{Topic: topic, QoS: 2, PacketID: 21, Payload: []byte("new")})
 			rec := c.Await(conn, wire.PubrecFor(21)).(*packet.Pubrec)
-			c.Expect(rec.Code.IsError()).To(BeFalse(), "PUBREC %s for a new, allowed message with the reused Packet Identifier", codeName(rec.Code))
+			c.Expect(rec.Code.IsError()).To(BeFalse(), "PUBREC %s for a new, allowed message with the reused Packet Identifier", flows.CodeName(rec.Code))
 			c.Send(conn, &packet.Pubrel{PacketID: 21})
 			c.Sync(conn)
 			c.AwaitPublish(sub, wire.PublishWith(topic, []byte("new")))

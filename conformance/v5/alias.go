@@ -3,6 +3,7 @@ package v5
 import (
 	"fmt"
 
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -11,7 +12,7 @@ import (
 
 // aliased is a QoS 0 PUBLISH that sets or uses a Topic Alias: with topic "" it uses the alias.
 func aliased(topic string, alias uint16, payload string) *packet.Publish {
-	p := pub(topic, payload, 0, false)
+	p := flows.Pub(topic, payload, 0, false)
 	p.Props.TopicAlias = alias
 	p.Props.Present.Add(packet.PropTopicAlias)
 	return p
@@ -29,7 +30,7 @@ var _ = describe("Topic aliases", func() {
 	suite.Must("accepts every Topic Alias from 1 to the Topic Alias Maximum of its CONNACK",
 		ids(spec.V5_3_3_2_12), func(c *suite.C) {
 			c.Require(suite.FeatureTopicAliases)
-			sub := subscriber(c, "sub", 0, c.Topic("#"))
+			sub := flows.Subscriber(c, "sub", 0, c.Topic("#"))
 			conn, ack := c.Connect("pub")
 			limit := ack.Props.TopicAliasMaximum
 			if limit == 0 {
@@ -60,7 +61,7 @@ var _ = describe("Topic aliases", func() {
 		ids(spec.V5_3_3_2_7), func(c *suite.C) {
 			c.Require(suite.FeatureTopicAliases)
 			topic := c.Topic("status")
-			sub := subscriber(c, "sub", 0, topic)
+			sub := flows.Subscriber(c, "sub", 0, topic)
 			conn, _ := c.Connect("pub", c.Persistent())
 			c.Send(conn, aliased(topic, 1, "set"))
 			c.AwaitPublish(sub, wire.PublishWith(topic, []byte("set")))
@@ -74,7 +75,7 @@ var _ = describe("Topic aliases", func() {
 
 	suite.Must("closes the connection on a Topic Alias of 0 or above its Topic Alias Maximum",
 		ids(spec.V5_4_13_1_1), func(c *suite.C) {
-			sub := subscriber(c, "sub", 0, c.Topic("#"))
+			sub := flows.Subscriber(c, "sub", 0, c.Topic("#"))
 			for _, a := range []uint16{0, topicAliasMaximum(c) + 1} {
 				c.Step("PUBLISH with Topic Alias %d", a)
 				conn, _ := c.Connect("pub")
@@ -87,16 +88,16 @@ var _ = describe("Topic aliases", func() {
 	suite.Must("sends no Topic Alias 0, none above the client's Topic Alias Maximum and none to a client that allows none",
 		ids(spec.V5_3_3_2_8, spec.V5_3_3_2_11, spec.V5_3_1_2_26, spec.V5_3_1_2_27), func(c *suite.C) {
 			filter := c.Topic("#")
-			none := subscriber(c, "none", 0, filter)
+			none := flows.Subscriber(c, "none", 0, filter)
 			zero, _ := c.Connect("zero", props(func(p *packet.Properties) { p.Present.Add(packet.PropTopicAliasMaximum) }))
-			subscribe(c, zero, 0, filter)
+			flows.Subscribe(c, zero, 0, filter)
 			two, _ := c.Connect("two", props(func(p *packet.Properties) { p.TopicAliasMaximum = 2 }))
-			subscribe(c, two, 0, filter)
+			flows.Subscribe(c, two, 0, filter)
 			p, _ := c.Connect("pub")
 			const rounds, topics = 3, 5
 			for range rounds {
 				for t := range topics {
-					c.Send(p, pub(c.Topic(fmt.Sprintf("long-topic-name-%d", t)), "x", 0, false))
+					c.Send(p, flows.Pub(c.Topic(fmt.Sprintf("long-topic-name-%d", t)), "x", 0, false))
 				}
 			}
 			f := findings{c: c}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -211,7 +212,7 @@ var _ = describe("CONNECT and CONNACK", func() {
 			}
 			c.For(spec.V5_3_1_3_6, spec.V5_3_2_2_16).Expect(assigned[0]).NotTo(Equal(assigned[1]), "the Assigned Client Identifiers of two clients")
 			topic := c.Topic("cmd")
-			subscribe(c, conns[0], 1, topic)
+			flows.Subscribe(c, conns[0], 1, topic)
 			c.Disconnect(conns[0])
 			c.Step("reconnecting with the assigned identifier finds the Session")
 			conn := c.Dial("again")
@@ -243,7 +244,7 @@ var _ = describe("CONNECT and CONNACK", func() {
 					continue
 				}
 				refused = true
-				c.Expect(ack.Code.IsError()).To(BeTrue(), "CONNACK reason code %s refusing a Client Identifier", codeName(ack.Code))
+				c.Expect(ack.Code.IsError()).To(BeTrue(), "CONNACK reason code %s refusing a Client Identifier", flows.CodeName(ack.Code))
 				c.Expect(ack.SessionPresent).To(BeFalse(), "Session Present with a refusal")
 				c.AwaitClosed(conn)
 			}
@@ -282,17 +283,17 @@ var _ = describe("CONNECT and CONNACK", func() {
 	suite.Must("processes nothing a client sent after a CONNECT it refused",
 		ids(spec.V5_3_1_4_6), func(c *suite.C) {
 			topic := c.Topic("after-refusal")
-			watcher := subscriber(c, "watch", 0, topic)
+			watcher := flows.Subscriber(c, "watch", 0, topic)
 			conn := c.Dial("dev")
 			bad := c.ConnectPacket("dev")
 			bad.Props.AuthMethod = unknownAuthMethod
-			raw := append(packet.Build(bad, v5), packet.Build(pub(topic, "must not be processed", 0, true), v5)...)
+			raw := append(packet.Build(bad, v5), packet.Build(flows.Pub(topic, "must not be processed", 0, true), v5)...)
 			c.SendRaw(conn, raw)
 			refusedConnect(c, conn)
 			c.AwaitNothing(watcher, wire.PublishOn(topic))
 			if c.Env.Has(spec.Version5, suite.FeatureRetain) {
 				c.Step("nor was the message stored as retained")
-				late := subscriber(c, "late", 0, topic)
+				late := flows.Subscriber(c, "late", 0, topic)
 				c.AwaitNothing(late, wire.PublishOn(topic))
 			}
 		})
@@ -313,7 +314,7 @@ var _ = describe("CONNECT and CONNACK", func() {
 					c.For(spec.V5_3_2_2_1).Failf("CONNACK acknowledge flags 0x%02X: bits 7-1 are reserved", e.Raw[2])
 				}
 				if code := e.Packet.(*packet.Connack).Code; !connackCodes[code] {
-					c.For(spec.V5_3_2_2_8).Failf("CONNACK reason code %s is not in Table 3-1", codeName(code))
+					c.For(spec.V5_3_2_2_8).Failf("CONNACK reason code %s is not in Table 3-1", flows.CodeName(code))
 				}
 			}
 		})
@@ -327,7 +328,7 @@ var _ = describe("CONNECT and CONNACK", func() {
 			p.CleanStart, p.Props.SessionExpiry = false, 3600
 			p.Props.AuthMethod = unknownAuthMethod
 			ack := c.Handshake(conn, p)
-			c.Expect(ack.Code.IsError()).To(BeTrue(), "CONNACK reason code %s for an unsupported Authentication Method", codeName(ack.Code))
+			c.Expect(ack.Code.IsError()).To(BeTrue(), "CONNACK reason code %s for an unsupported Authentication Method", flows.CodeName(ack.Code))
 			c.Expect(ack.SessionPresent).To(BeFalse(), "Session Present of a refusing CONNACK")
 			c.AwaitClosed(conn)
 		})
@@ -379,10 +380,10 @@ var _ = describe("CONNECT and CONNACK", func() {
 				packet.Subscription{Filter: c.Topic("q2"), QoS: 2})
 			for i, code := range got {
 				if code.IsError() || packet.QoS(code) > maxQoS {
-					c.For(spec.V5_3_2_2_10).Failf("SUBACK %s for a QoS %d subscription (Maximum QoS %d)", codeName(code), i, maxQoS)
+					c.For(spec.V5_3_2_2_10).Failf("SUBACK %s for a QoS %d subscription (Maximum QoS %d)", flows.CodeName(code), i, maxQoS)
 				}
 				if packet.QoS(code) > packet.QoS(i) {
-					c.For(spec.V5_3_8_4_7).Failf("SUBACK %s grants more than the QoS %d requested", codeName(code), i)
+					c.For(spec.V5_3_8_4_7).Failf("SUBACK %s grants more than the QoS %d requested", flows.CodeName(code), i)
 				}
 			}
 			c.Sync(conn)
@@ -440,7 +441,7 @@ var _ = describe("Keep Alive and Request Problem Information", func() {
 	suite.Must("closes a connection silent for one and a half times its Keep Alive, the client's own when the CONNACK sets none, and publishes its will",
 		ids(spec.V5_3_1_2_22, spec.V5_3_2_2_22, spec.V5_3_1_2_8), func(c *suite.C) {
 			topic := c.Topic("status")
-			sub := subscriber(c, "sub", 0, topic)
+			sub := flows.Subscriber(c, "sub", 0, topic)
 			// Two keepalives whose deadlines are 1.5 s apart: a broker that looks for silent
 			// clients only every few seconds cannot meet both by luck.
 			type device struct {
@@ -450,7 +451,7 @@ var _ = describe("Keep Alive and Request Problem Information", func() {
 			var devs []device
 			for _, ka := range []uint16{1, 2} {
 				role := fmt.Sprintf("dev%d", ka)
-				conn, ack := c.Connect(role, func(p *packet.Connect) { p.KeepAlive = ka }, withWill(topic, role, 0, false))
+				conn, ack := c.Connect(role, func(p *packet.Connect) { p.KeepAlive = ka }, flows.WithWill(topic, role, 0, false))
 				keep := time.Duration(ka) * time.Second
 				if ack.Props.Present.Has(packet.PropServerKeepAlive) {
 					keep = time.Duration(ack.Props.ServerKeepAlive) * time.Second
@@ -467,7 +468,7 @@ var _ = describe("Keep Alive and Request Problem Information", func() {
 				c.For(spec.V5_3_1_2_22, spec.V5_3_2_2_22).AwaitClosedWithin(d.conn, time.Until(d.deadline)+slack)
 			}
 			for _, d := range devs {
-				awaitWill(c, sub, topic, d.conn.Name())
+				flows.AwaitWill(c, sub, topic, d.conn.Name())
 			}
 		})
 
@@ -488,24 +489,12 @@ var _ = describe("Keep Alive and Request Problem Information", func() {
 			}
 			c.Sync(conn)
 			for _, e := range receivedEvents(c) {
-				var pr *packet.Properties
-				switch p := e.Packet.(type) {
-				case *packet.Puback:
-					pr = &p.Props
-				case *packet.Pubrec:
-					pr = &p.Props
-				case *packet.Pubrel:
-					pr = &p.Props
-				case *packet.Pubcomp:
-					pr = &p.Props
-				case *packet.Suback:
-					pr = &p.Props
-				case *packet.Unsuback:
-					pr = &p.Props
-				default:
+				switch e.Packet.(type) {
+				case *packet.Connack, *packet.Disconnect:
+					// The two packets that may carry them whatever the client asked.
 					continue
 				}
-				if pr.ReasonString != "" || len(pr.User) > 0 {
+				if pr := ackProps(e.Packet); pr != nil && (pr.ReasonString != "" || len(pr.User) > 0) {
 					c.Failf("%s carries a Reason String or User Property although the client set Request Problem Information 0", wire.Describe(e.Packet))
 				}
 			}

@@ -10,7 +10,10 @@
 // 4.7), alias.go (topic aliases), limits.go (Maximum Packet Size, Receive Maximum, flow control
 // of 4.9), framing.go (1.5.5, 2.1.3, 2.2, 3.12, 3.14, 3.15, 4.13), shared.go (4.8.2), order.go
 // (4.6), transport.go (4.2, 6) and access.go (checks that need a topic the broker denies);
-// codes.go holds the Reason Code tables the checks compare with.
+// codes.go holds the Reason Code tables the checks compare with. What the checks share with those
+// of MQTT 3.1.1 comes from conformance/internal/flows: the steps they build on and the bodies of
+// the checks whose rule both specifications state alike, which this package declares with its own
+// text and statements.
 //
 // The package's tests (selfproof_test.go) show every check failing against a broker that breaks
 // its statement: the reference broker behind the mutant proxy of conformance/internal/mutant
@@ -31,6 +34,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -45,36 +49,6 @@ var ids = suite.IDs
 
 // v5 is the packet codec's version of every check in this package.
 const v5 = packet.V5
-
-// subscriber connects as role and subscribes to filters at qos, requiring every subscription to
-// be granted. A broker may grant a lower maximum QoS than requested (section 3.8.4): a check
-// that needs the QoS it asked for ends "not supported" then (see needQoS).
-func subscriber(c *suite.C, role string, qos packet.QoS, filters ...string) *wire.Conn {
-	conn, _ := c.Connect(role)
-	subscribe(c, conn, qos, filters...)
-	return conn
-}
-
-// subscribe subscribes conn to filters at qos with default options, as subscriber does.
-func subscribe(c *suite.C, conn *wire.Conn, qos packet.QoS, filters ...string) {
-	codes := c.Subscribe(conn, qos, filters...)
-	for i, code := range codes {
-		if code.IsError() {
-			c.Failf("%s: the broker refused the subscription to %q (SUBACK %s)", conn.Name(), filters[i], codeName(code))
-		}
-		needQoS(c, qos, packet.QoS(code))
-	}
-}
-
-// needQoS ends a check as "not supported" when the broker granted less than the check needs.
-func needQoS(c *suite.C, want, granted packet.QoS) {
-	if granted < want {
-		c.NotSupported("the broker grants at most QoS %d where QoS %d was requested (a lower grant is allowed)", granted, want)
-	}
-}
-
-// codeName prints a reason code with its value, e.g. "0x87 (not authorized)".
-func codeName(r packet.ReasonCode) string { return fmt.Sprintf("0x%02X (%s)", byte(r), r) }
 
 // closedWithout waits for the broker to close conn after a protocol violation and fails if a
 // packet of one of the types arrived first (the violation must not have been processed). The
@@ -99,7 +73,7 @@ func closedProblem(c *suite.C, conn *wire.Conn, forbidden ...packet.Type) string
 			}
 		}
 		if d, ok := p.(*packet.Disconnect); ok && !d.Code.IsError() {
-			return fmt.Sprintf("%s: the broker closed the connection after a protocol violation with DISCONNECT %s, which is not an error code", conn.Name(), codeName(d.Code))
+			return fmt.Sprintf("%s: the broker closed the connection after a protocol violation with DISCONNECT %s, which is not an error code", conn.Name(), flows.CodeName(d.Code))
 		}
 	}
 	return ""
@@ -164,11 +138,6 @@ func disconnectCode(conn *wire.Conn) (packet.ReasonCode, bool) {
 	return 0, false
 }
 
-// pub builds a PUBLISH.
-func pub(topic, payload string, qos packet.QoS, retain bool) *packet.Publish {
-	return &packet.Publish{Topic: topic, Payload: []byte(payload), QoS: qos, Retain: retain}
-}
-
 // props is a Connect option that changes the CONNECT's properties.
 func props(f func(p *packet.Properties)) func(*packet.Connect) {
 	return func(p *packet.Connect) { f(&p.Props) }
@@ -214,6 +183,32 @@ func received(c *suite.C, t packet.Type) []wire.Event {
 		}
 	}
 	return out
+}
+
+// ackProps returns the properties of a packet that answers another or ends a connection —
+// CONNACK, PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK, UNSUBACK, DISCONNECT: the packets whose
+// Reason String and User Properties the rules of Request Problem Information and Maximum Packet
+// Size govern. It returns nil for any other packet.
+func ackProps(p packet.Packet) *packet.Properties {
+	switch p := p.(type) {
+	case *packet.Connack:
+		return &p.Props
+	case *packet.Puback:
+		return &p.Props
+	case *packet.Pubrec:
+		return &p.Props
+	case *packet.Pubrel:
+		return &p.Props
+	case *packet.Pubcomp:
+		return &p.Props
+	case *packet.Suback:
+		return &p.Props
+	case *packet.Unsuback:
+		return &p.Props
+	case *packet.Disconnect:
+		return &p.Props
+	}
+	return nil
 }
 
 // publishFor matches a PUBLISH on topic with a packet identifier.

@@ -1,6 +1,7 @@
 package v5
 
 import (
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -150,15 +151,15 @@ var _ = describe("Packet format, PINGREQ, DISCONNECT", func() {
 			for _, e := range receivedEvents(c) {
 				switch p := e.Packet.(type) {
 				case *packet.Puback:
-					f.expect(spec.V5_3_4_2_1, pubackCodes[p.Code], "PUBACK Reason Code %s is not a PUBACK Reason Code", codeName(p.Code))
+					f.expect(spec.V5_3_4_2_1, pubackCodes[p.Code], "PUBACK Reason Code %s is not a PUBACK Reason Code", flows.CodeName(p.Code))
 				case *packet.Pubrec:
-					f.expect(spec.V5_3_5_2_1, pubackCodes[p.Code], "PUBREC Reason Code %s is not a PUBREC Reason Code", codeName(p.Code))
+					f.expect(spec.V5_3_5_2_1, pubackCodes[p.Code], "PUBREC Reason Code %s is not a PUBREC Reason Code", flows.CodeName(p.Code))
 				case *packet.Pubrel:
-					f.expect(spec.V5_3_6_2_1, pubrelCodes[p.Code], "PUBREL Reason Code %s is not a PUBREL Reason Code", codeName(p.Code))
+					f.expect(spec.V5_3_6_2_1, pubrelCodes[p.Code], "PUBREL Reason Code %s is not a PUBREL Reason Code", flows.CodeName(p.Code))
 				case *packet.Pubcomp:
-					f.expect(spec.V5_3_7_2_1, pubrelCodes[p.Code], "PUBCOMP Reason Code %s is not a PUBCOMP Reason Code", codeName(p.Code))
+					f.expect(spec.V5_3_7_2_1, pubrelCodes[p.Code], "PUBCOMP Reason Code %s is not a PUBCOMP Reason Code", flows.CodeName(p.Code))
 				case *packet.Disconnect:
-					f.expect(spec.V5_3_14_2_1, serverDisconnectCodes[p.Code], "DISCONNECT Reason Code %s is not one a Server may send", codeName(p.Code))
+					f.expect(spec.V5_3_14_2_1, serverDisconnectCodes[p.Code], "DISCONNECT Reason Code %s is not one a Server may send", flows.CodeName(p.Code))
 				}
 			}
 			f.report()
@@ -215,12 +216,12 @@ var _ = describe("Packet format, PINGREQ, DISCONNECT", func() {
 					return packet.Build(&packet.Subscribe{Subscriptions: []packet.Subscription{{Filter: c.Topic("a")}}}, v5)
 				}},
 				{"a PUBLISH with a property repeated", func() []byte {
-					p := pub(c.Topic("a"), "x", 0, false)
+					p := flows.Pub(c.Topic("a"), "x", 0, false)
 					p.Props.Raw = []packet.RawProperty{{ID: packet.PropMessageExpiry, Value: []byte{0, 0, 0, 9}}, {ID: packet.PropMessageExpiry, Value: []byte{0, 0, 0, 9}}}
 					return packet.Build(p, v5)
 				}},
 				{"a PUBLISH with an unknown property identifier", func() []byte {
-					p := pub(c.Topic("a"), "x", 0, false)
+					p := flows.Pub(c.Topic("a"), "x", 0, false)
 					p.Props.Raw = []packet.RawProperty{{ID: 0x7E, Value: []byte{1}}}
 					return packet.Build(p, v5)
 				}},
@@ -244,13 +245,7 @@ var _ = describe("Packet format, PINGREQ, DISCONNECT", func() {
 		})
 
 	suite.Must("answers every PINGREQ with PINGRESP",
-		ids(spec.V5_3_12_4_1), func(c *suite.C) {
-			conn, _ := c.Connect("dev")
-			for range 3 {
-				c.Send(conn, &packet.Pingreq{})
-				c.Await(conn, wire.IsType(packet.TypePingresp))
-			}
-		})
+		ids(spec.V5_3_12_4_1), flows.PingPong)
 
 	suite.Must("sends no DISCONNECT before it has accepted a CONNECT",
 		ids(spec.V5_3_14_0_1), func(c *suite.C) {
@@ -259,7 +254,7 @@ var _ = describe("Packet format, PINGREQ, DISCONNECT", func() {
 				raw  []byte
 			}{
 				{"a PINGREQ before CONNECT", packet.Build(&packet.Pingreq{}, v5)},
-				{"a PUBLISH before CONNECT", packet.Build(pub(c.Topic("a"), "x", 0, false), v5)},
+				{"a PUBLISH before CONNECT", packet.Build(flows.Pub(c.Topic("a"), "x", 0, false), v5)},
 				{"a CONNECT with the reserved flag set", packet.Build(&packet.Connect{ClientID: c.ClientID("dev"), CleanStart: true, ReservedFlag: true}, v5)},
 			} {
 				c.Step("%s", tc.name)

@@ -3,6 +3,7 @@ package v5
 import (
 	"fmt"
 
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -58,25 +59,7 @@ func withinLimit(c *suite.C, conn *wire.Conn, limit uint32) {
 		}
 		t := packet.Type(e.Raw[0] >> 4)
 		msg := fmt.Sprintf("%s: the broker sent a %s of %d bytes to a client whose Maximum Packet Size is %d", conn.Name(), t, len(e.Raw), limit)
-		var pr *packet.Properties
-		switch p := e.Packet.(type) {
-		case *packet.Connack:
-			pr = &p.Props
-		case *packet.Puback:
-			pr = &p.Props
-		case *packet.Pubrec:
-			pr = &p.Props
-		case *packet.Pubrel:
-			pr = &p.Props
-		case *packet.Pubcomp:
-			pr = &p.Props
-		case *packet.Suback:
-			pr = &p.Props
-		case *packet.Unsuback:
-			pr = &p.Props
-		case *packet.Disconnect:
-			pr = &p.Props
-		}
+		pr := ackProps(e.Packet)
 		rules, ok := sizeRules[t]
 		switch {
 		case ok && pr != nil && pr.ReasonString != "" && len(pr.User) > 0:
@@ -144,7 +127,7 @@ var _ = describe("Maximum Packet Size", func() {
 			topic := c.Topic("q2")
 			limit := max(smallLimit(c), uint32(len(topic)+16))
 			conn := limited(c, "sub", limit)
-			subscribe(c, conn, 2, topic)
+			flows.Subscribe(c, conn, 2, topic)
 			p, _ := c.Connect("pub")
 			c.PutMsg(p, topic, "x", 2, false)
 			in := c.AwaitPublish(conn, wire.PublishOn(topic))
@@ -191,7 +174,7 @@ var _ = describe("Maximum Packet Size", func() {
 			limit := smallLimit(c)
 			c.Step("a protocol error: the broker may explain its DISCONNECT")
 			conn := limited(c, "bad", limit)
-			c.TrySendRaw(conn, packet.Build(pub(c.Topic("a"), "x", 1, false), v5, packet.WithFlags(0x06)))
+			c.TrySendRaw(conn, packet.Build(flows.Pub(c.Topic("a"), "x", 1, false), v5, packet.WithFlags(0x06)))
 			c.AwaitClosed(conn)
 			withinLimit(c, conn, limit)
 			c.Step("a take-over: DISCONNECT 0x8E")
@@ -206,7 +189,7 @@ var _ = describe("Maximum Packet Size", func() {
 			topic := c.Topic("img")
 			const limit = 256
 			conn, _ := c.Connect("dev", c.Persistent(), props(func(p *packet.Properties) { p.MaximumPacketSize = limit }))
-			subscribe(c, conn, 1, topic)
+			flows.Subscribe(c, conn, 1, topic)
 			p, _ := c.Connect("cam")
 			big := make([]byte, 1024)
 			c.PutMsg(p, topic, string(big), 1, false)
@@ -275,7 +258,7 @@ const flowMessages = 6
 func atReceiveMaximum(c *suite.C, topic string) (*wire.Conn, []*packet.Publish) {
 	const recvMax = 2
 	conn, _ := c.Connect("sub", props(func(p *packet.Properties) { p.ReceiveMaximum = recvMax }))
-	subscribe(c, conn, 2, topic)
+	flows.Subscribe(c, conn, 2, topic)
 	p, _ := c.Connect("pub")
 	for i := range flowMessages {
 		c.PutMsg(p, topic, fmt.Sprintf("m%d", i), packet.QoS(1+i%2), false)

@@ -3,6 +3,7 @@ package v5
 import (
 	"strings"
 
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -20,8 +21,8 @@ var _ = describe("PUBLISH properties", func() {
 	suite.Must("forwards the Payload Format Indicator, Content Type, Response Topic and Correlation Data unchanged",
 		ids(spec.V5_3_3_2_4, spec.V5_3_3_2_20, spec.V5_3_3_2_15, spec.V5_3_3_2_16), func(c *suite.C) {
 			topic := c.Topic("req")
-			a := subscriber(c, "a", 1, topic)
-			b := subscriber(c, "b", 0, c.Topic("#"))
+			a := flows.Subscriber(c, "a", 1, topic)
+			b := flows.Subscriber(c, "b", 0, c.Topic("#"))
 			p, _ := c.Connect("pub")
 			m := &packet.Publish{Topic: topic, QoS: 1, Payload: []byte(`{"cmd":"open"}`)}
 			m.Props.PayloadFormat = 1
@@ -51,11 +52,11 @@ var _ = describe("PUBLISH properties", func() {
 	suite.Must("forwards every User Property unchanged and in order",
 		ids(spec.V5_3_3_2_17, spec.V5_3_3_2_18), func(c *suite.C) {
 			topic := c.Topic("evt")
-			sub := subscriber(c, "sub", 0, topic)
+			sub := flows.Subscriber(c, "sub", 0, topic)
 			p, _ := c.Connect("pub")
 			user := []packet.UserProperty{{Key: "z", Value: "1"}, {Key: "a", Value: "2"}, {Key: "z", Value: "3"}, {Key: "site", Value: "north gate"},
 				{Key: "empty", Value: ""}, {Key: "ünï", Value: "çødé"}}
-			m := pub(topic, "x", 0, false)
+			m := flows.Pub(topic, "x", 0, false)
 			m.Props.User = user
 			c.Send(p, m)
 			in := c.AwaitPublish(sub, wire.PublishOn(topic))
@@ -97,11 +98,11 @@ var _ = describe("PUBLISH properties", func() {
 	suite.Must("never forwards a Response Topic that holds a wildcard",
 		ids(spec.V5_3_3_2_14), func(c *suite.C) {
 			topic := c.Topic("req")
-			sub := subscriber(c, "sub", 0, topic)
+			sub := flows.Subscriber(c, "sub", 0, topic)
 			for _, rt := range []string{c.Topic("reply", "+"), c.Topic("reply", "#")} {
 				c.Step("PUBLISH with Response Topic %q", rt)
 				p, _ := c.Connect("pub")
-				m := pub(topic, rt, 0, false)
+				m := flows.Pub(topic, rt, 0, false)
 				m.Props.ResponseTopic = rt
 				c.Send(p, m)
 				// The broker may close the publisher (a protocol error) or drop the message; it
@@ -117,20 +118,20 @@ var _ = describe("PUBLISH properties", func() {
 	suite.Must("forwards what remains of the Message Expiry Interval, deletes copies that expired before delivery and completes the QoS 2 flow of an expired message",
 		ids(spec.V5_3_3_2_5, spec.V5_3_3_2_6, spec.V5_4_3_3_13, spec.V5_4_3_3_8, spec.V5_4_5_0_1), func(c *suite.C) {
 			topic := c.Topic("evt")
-			online := subscriber(c, "online", 1, topic)
+			online := flows.Subscriber(c, "online", 1, topic)
 			off, _ := c.Connect("off", c.Persistent())
-			subscribe(c, off, 1, topic)
+			flows.Subscribe(c, off, 1, topic)
 			c.Disconnect(off)
 			p, _ := c.Connect("pub")
 
 			c.Step("an online subscriber gets at most the interval the message was published with")
-			c.Put(p, withExpiry(pub(topic, "long", 1, false), 60))
+			c.Put(p, withExpiry(flows.Pub(topic, "long", 1, false), 60))
 			in := c.AwaitPublish(online, wire.PublishWith(topic, []byte("long")))
 			f := findings{c: c}
 			f.expect(spec.V5_3_3_2_6, in.Props.Present.Has(packet.PropMessageExpiry) && in.Props.MessageExpiry <= 60,
 				"forwarded Message Expiry Interval %d (present: %t), want at most 60", in.Props.MessageExpiry, in.Props.Present.Has(packet.PropMessageExpiry))
 			c.Ack(online, in)
-			c.Put(p, withExpiry(pub(topic, "short", 1, false), 1))
+			c.Put(p, withExpiry(flows.Pub(topic, "short", 1, false), 1))
 			c.Ack(online, c.AwaitPublish(online, wire.PublishWith(topic, []byte("short"))))
 
 			c.Step("the broker has received a QoS 2 PUBLISH with a 1 s expiry, not yet released")
@@ -153,7 +154,7 @@ var _ = describe("PUBLISH properties", func() {
 			if got, err := p.ExpectPacket(c.Timeout(), wire.PubcompFor(held)); err != nil {
 				f.add(spec.V5_4_3_3_13, "PUBREL of a message that expired after PUBREC: %v", err)
 			} else if code := got.(*packet.Pubcomp).Code; code != packet.Success {
-				f.add(spec.V5_4_3_3_13, "PUBCOMP %s after the message expired, want 0x00", codeName(code))
+				f.add(spec.V5_4_3_3_13, "PUBCOMP %s after the message expired, want 0x00", flows.CodeName(code))
 			}
 			f.report()
 		})
@@ -162,9 +163,9 @@ var _ = describe("PUBLISH properties", func() {
 		ids(spec.V5_4_3_3_7, spec.V5_3_8_4_8), func(c *suite.C) {
 			topic := c.Topic("q2")
 			inflight, _ := c.Connect("inflight", c.Persistent())
-			subscribe(c, inflight, 2, topic)
+			flows.Subscribe(c, inflight, 2, topic)
 			p, _ := c.Connect("pub")
-			c.Put(p, withExpiry(pub(topic, "charge", 2, false), 1))
+			c.Put(p, withExpiry(flows.Pub(topic, "charge", 2, false), 1))
 			sent := c.AwaitPublish(inflight, wire.PublishOn(topic))
 			deliveredQoS(c, sent, 2)
 			c.Step("the subscriber loses its connection before PUBREC; the message's 1 s runs out")

@@ -3,6 +3,7 @@ package v5
 import (
 	"fmt"
 
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -22,7 +23,7 @@ var _ = describe("PUBLISH", func() {
 	suite.Must("treats a PUBLISH with both QoS bits set as malformed: closes the connection and delivers nothing",
 		ids(spec.V5_3_3_1_4, spec.V5_4_13_1_1), func(c *suite.C) {
 			topic := c.Topic("qos3")
-			watcher := subscriber(c, "watch", 1, topic)
+			watcher := flows.Subscriber(c, "watch", 1, topic)
 			conn, _ := c.Connect("pub")
 			c.TrySendRaw(conn, packet.Build(&packet.Publish{Topic: topic, QoS: 1, PacketID: 1, Payload: []byte("x")},
 				v5, packet.WithFlags(0x06)))
@@ -32,11 +33,11 @@ var _ = describe("PUBLISH", func() {
 
 	suite.Must("closes the connection on a PUBLISH whose Topic Name holds a wildcard, and delivers nothing",
 		ids(spec.V5_3_3_2_2, spec.V5_4_7_0_1), func(c *suite.C) {
-			watcher := subscriber(c, "watch", 0, c.Topic("#"))
+			watcher := flows.Subscriber(c, "watch", 0, c.Topic("#"))
 			for _, topic := range []string{c.Topic("a", "+"), c.Topic("#"), c.Topic("b+")} {
 				c.Step("PUBLISH to %q", topic)
 				conn, _ := c.Connect("pub")
-				c.TrySendRaw(conn, packet.Build(pub(topic, "wild", 0, false), v5))
+				c.TrySendRaw(conn, packet.Build(flows.Pub(topic, "wild", 0, false), v5))
 				closedWithout(c, conn)
 			}
 			c.AwaitNothing(watcher, wire.PublishUnder(c.Topic()))
@@ -51,7 +52,7 @@ var _ = describe("PUBLISH", func() {
 	suite.Must("answers PUBLISH as its QoS requires: nothing for 0, PUBACK for 1, PUBREC for 2 and PUBCOMP for PUBREL",
 		ids(spec.V5_3_3_4_1, spec.V5_4_3_2_4, spec.V5_4_3_3_8, spec.V5_4_3_3_11), func(c *suite.C) {
 			conn, _ := c.Connect("pub")
-			c.Send(conn, pub(c.Topic("q0"), "zero", 0, false))
+			c.Send(conn, flows.Pub(c.Topic("q0"), "zero", 0, false))
 			// A PINGREQ after the QoS 0 PUBLISH: its PINGRESP is the first and only answer.
 			c.Send(conn, &packet.Pingreq{})
 			if first := c.AwaitNext(conn); first.Type() != packet.TypePingresp {
@@ -68,7 +69,7 @@ var _ = describe("PUBLISH", func() {
 	suite.Must("acknowledges with the Packet Identifier of the PUBLISH, and releases with the one of its own PUBLISH",
 		ids(spec.V5_2_2_1_5, spec.V5_4_3_2_4, spec.V5_4_3_3_8, spec.V5_4_3_3_11, spec.V5_4_3_3_4, spec.V5_3_8_4_8), func(c *suite.C) {
 			topic := c.Topic("ids")
-			sub := subscriber(c, "sub", 2, topic)
+			sub := flows.Subscriber(c, "sub", 2, topic)
 			conn, _ := c.Connect("pub")
 			c.Send(conn, &packet.Publish{Topic: topic, Payload: []byte("one"), QoS: 1, PacketID: 0x1234})
 			ack := c.For(spec.V5_4_3_2_4).Await(conn, wire.IsType(packet.TypePuback)).(*packet.Puback)
@@ -91,7 +92,7 @@ var _ = describe("PUBLISH", func() {
 	suite.Must("treats a QoS 1 PUBLISH that reuses an acknowledged Packet Identifier as a new message",
 		ids(spec.V5_4_3_2_5, spec.V5_4_3_2_4), func(c *suite.C) {
 			topic := c.Topic("reuse")
-			sub := subscriber(c, "sub", 1, topic)
+			sub := flows.Subscriber(c, "sub", 1, topic)
 			conn, _ := c.Connect("pub")
 			for i, payload := range []string{"first", "second"} {
 				p := &packet.Publish{Topic: topic, Payload: []byte(payload), QoS: 1, PacketID: 7}
@@ -106,7 +107,7 @@ var _ = describe("PUBLISH", func() {
 	suite.Must("answers a repeated QoS 2 PUBLISH with PUBREC and delivers it once; after PUBCOMP the identifier is new",
 		ids(spec.V5_4_3_3_10, spec.V5_4_3_3_12, spec.V5_4_3_3_8, spec.V5_4_3_3_11), func(c *suite.C) {
 			topic := c.Topic("once")
-			sub := subscriber(c, "sub", 2, topic)
+			sub := flows.Subscriber(c, "sub", 2, topic)
 			conn, _ := c.Connect("pub")
 			p := &packet.Publish{Topic: topic, Payload: []byte("charge 4.50"), QoS: 2, PacketID: 9}
 			c.Send(conn, p)
@@ -128,21 +129,14 @@ var _ = describe("PUBLISH", func() {
 		})
 
 	suite.Must("sets DUP on forwarded messages by its own retransmission, not by the DUP they arrived with",
-		ids(spec.V5_3_3_1_3), func(c *suite.C) {
-			topic := c.Topic("dup-in")
-			sub := subscriber(c, "sub", 1, topic)
-			conn, _ := c.Connect("pub")
-			c.Put(conn, &packet.Publish{Topic: topic, Payload: []byte("resent"), QoS: 1, Dup: true})
-			in := c.AwaitPublish(sub, wire.PublishOn(topic))
-			c.Expect(in.Dup).To(BeFalse(), "DUP of the first transmission to the subscriber")
-		})
+		ids(spec.V5_3_3_1_3), flows.DupNotInherited)
 
 	suite.Must("delivers QoS 0 messages as QoS 0 with DUP 0 and no Packet Identifier",
 		ids(spec.V5_3_3_1_2, spec.V5_4_3_1_1, spec.V5_2_2_1_2), func(c *suite.C) {
 			topic := c.Topic("q0")
-			sub := subscriber(c, "sub", 2, topic)
+			sub := flows.Subscriber(c, "sub", 2, topic)
 			conn, _ := c.Connect("pub")
-			c.Send(conn, pub(topic, "temp 21.5", 0, false))
+			c.Send(conn, flows.Pub(topic, "temp 21.5", 0, false))
 			in := c.AwaitPublish(sub, wire.PublishOn(topic))
 			c.Expect(in.QoS).To(Equal(packet.QoS0), "QoS")
 			c.Expect(in.Dup).To(BeFalse(), "DUP")
@@ -154,7 +148,7 @@ var _ = describe("PUBLISH", func() {
 	suite.Must("sends QoS 1 messages with QoS 1, DUP 0 and a non-zero Packet Identifier",
 		ids(spec.V5_4_3_2_1, spec.V5_4_3_2_2, spec.V5_2_2_1_4, spec.V5_3_8_4_8), func(c *suite.C) {
 			topic := c.Topic("q1")
-			sub := subscriber(c, "sub", 1, topic)
+			sub := flows.Subscriber(c, "sub", 1, topic)
 			conn, _ := c.Connect("pub")
 			c.PutMsg(conn, topic, "card 0451", 1, false)
 			in := c.AwaitPublish(sub, wire.PublishOn(topic))
@@ -167,7 +161,7 @@ var _ = describe("PUBLISH", func() {
 	suite.Must("sends QoS 2 messages with QoS 2, DUP 0 and a non-zero Packet Identifier, releases on PUBREC and completes on PUBCOMP",
 		ids(spec.V5_4_3_3_1, spec.V5_4_3_3_2, spec.V5_4_3_3_4, spec.V5_2_2_1_4, spec.V5_4_3_3_10, spec.V5_3_8_4_8), func(c *suite.C) {
 			topic := c.Topic("q2")
-			sub := subscriber(c, "sub", 2, topic)
+			sub := flows.Subscriber(c, "sub", 2, topic)
 			conn, _ := c.Connect("pub")
 			c.PutMsg(conn, topic, "charge 4.50", 2, false)
 			in := c.AwaitPublish(sub, wire.PublishOn(topic))
@@ -184,7 +178,7 @@ var _ = describe("PUBLISH", func() {
 	suite.Must("uses a distinct, unused Packet Identifier for each QoS 1 and QoS 2 message in flight",
 		ids(spec.V5_2_2_1_4, spec.V5_4_3_2_1, spec.V5_4_3_3_1, spec.V5_3_8_4_8), func(c *suite.C) {
 			topic := c.Topic("inflight")
-			sub := subscriber(c, "sub", 2, topic)
+			sub := flows.Subscriber(c, "sub", 2, topic)
 			conn, _ := c.Connect("pub")
 			const n = 6
 			for i := range n {
@@ -207,7 +201,7 @@ var _ = describe("PUBLISH", func() {
 		ids(spec.V5_4_4_0_2, spec.V5_3_8_4_8), func(c *suite.C) {
 			topic := c.Topic("refused")
 			conn, _ := c.Connect("dev", c.Persistent())
-			subscribe(c, conn, 2, topic)
+			flows.Subscribe(c, conn, 2, topic)
 			p, _ := c.Connect("ctl")
 			c.PutMsg(p, topic, "one", 1, false)
 			c.PutMsg(p, topic, "two", 2, false)
@@ -226,55 +220,11 @@ var _ = describe("PUBLISH", func() {
 		})
 
 	suite.Must("delivers a message to every client whose subscription matches",
-		ids(spec.V5_4_5_0_1), func(c *suite.C) {
-			topic := c.Topic("gate", "g1", "state")
-			a := subscriber(c, "a", 1, topic)
-			b := subscriber(c, "b", 1, c.Topic("gate", "+", "state"))
-			d := subscriber(c, "d", 1, c.Topic("#"))
-			conn, _ := c.Connect("pub")
-			c.PutMsg(conn, topic, "open", 1, false)
-			for _, s := range []*wire.Conn{a, b, d} {
-				c.AwaitPublish(s, wire.PublishWith(topic, []byte("open")))
-			}
-		})
+		ids(spec.V5_4_5_0_1), flows.EveryMatchingSubscriber)
 
 	suite.Must("sends a subscriber only Topic Names that match its Topic Filter",
-		ids(spec.V5_3_3_2_3), func(c *suite.C) {
-			sub := subscriber(c, "sub", 0, c.Topic("site", "+", "evt", "#"))
-			conn, _ := c.Connect("pub")
-			for _, t := range []string{c.Topic("site", "s1", "evt", "card"), c.Topic("site", "s2", "state"), c.Topic("site", "s3", "evt")} {
-				c.Send(conn, pub(t, "x", 0, false))
-			}
-			// # also matches its parent level: s3/evt matches as well as s1/evt/card.
-			c.AwaitPublish(sub, wire.PublishOn(c.Topic("site", "s1", "evt", "card")))
-			c.AwaitPublish(sub, wire.PublishOn(c.Topic("site", "s3", "evt")))
-			c.AwaitNothing(sub, wire.PublishUnder(c.Topic()))
-		})
+		ids(spec.V5_3_3_2_3), flows.OnlyMatchingTopics)
 
 	suite.Must("delivers a message matching overlapping subscriptions at the highest QoS among them",
-		ids(spec.V5_3_3_4_2), func(c *suite.C) {
-			topic := c.Topic("door", "d1")
-			conn, _ := c.Connect("sub")
-			codes := c.SubscribeWith(conn,
-				packet.Subscription{Filter: c.Topic("door", "#"), QoS: 0},
-				packet.Subscription{Filter: topic, QoS: 2},
-				packet.Subscription{Filter: c.Topic("+", "d1"), QoS: 1})
-			needQoS(c, 2, packet.QoS(codes[1]))
-			p, _ := c.Connect("pub")
-			c.PutMsg(p, topic, "forced", 2, false)
-			// The broker may send one copy per matching subscription (section 3.3.4); one of the
-			// copies must carry the highest QoS granted.
-			in := c.AwaitPublish(conn, wire.PublishOn(topic))
-			best := in.QoS
-			c.Ack(conn, in)
-			for {
-				more, err := conn.ExpectPacket(c.Window(), wire.PublishOn(topic))
-				if err != nil {
-					break
-				}
-				best = max(best, more.(*packet.Publish).QoS)
-				c.Ack(conn, more.(*packet.Publish))
-			}
-			c.Expect(best).To(Equal(packet.QoS2), "highest QoS among the copies delivered")
-		})
+		ids(spec.V5_3_3_4_2), flows.OverlappingHighestQoS)
 })

@@ -1,6 +1,7 @@
 package v5
 
 import (
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -11,20 +12,16 @@ import (
 // ([MQTT-3.3.1-5]) and sent to a new subscription with Retain Handling 0 ([MQTT-3.3.1-9]).
 // Checks of other retained rules use it for the steps they build on, and cite both.
 func retained(c *suite.C, conn *wire.Conn, topic string) *packet.Publish {
-	p, err := conn.ExpectPacket(c.Timeout(), wire.PublishOn(topic))
-	if err != nil {
-		c.For(spec.V5_3_3_1_5, spec.V5_3_3_1_9).Failf("the retained message on %q for a new subscription: %v", topic, err)
-	}
-	return p.(*packet.Publish)
+	return flows.AwaitRetained(c, conn, topic, spec.V5_3_3_1_5, spec.V5_3_3_1_9)
 }
 
 // subscribeWith subscribes conn with one subscription and requires it granted at s.QoS.
 func subscribeWith(c *suite.C, conn *wire.Conn, s packet.Subscription) {
 	codes := c.SubscribeWith(conn, s)
 	if codes[0].IsError() {
-		c.Failf("%s: the broker refused the subscription to %q (SUBACK %s)", conn.Name(), s.Filter, codeName(codes[0]))
+		c.Failf("%s: the broker refused the subscription to %q (SUBACK %s)", conn.Name(), s.Filter, flows.CodeName(codes[0]))
 	}
-	needQoS(c, s.QoS, packet.QoS(codes[0]))
+	flows.NeedQoS(c, s.QoS, packet.QoS(codes[0]))
 }
 
 var _ = describe("Retained messages", func() {
@@ -34,7 +31,7 @@ var _ = describe("Retained messages", func() {
 			topic := c.Topic("gate", "g1", "status")
 			p, _ := c.Connect("dev")
 			c.PutMsg(p, topic, `{"online":true}`, 1, true)
-			sub := subscriber(c, "sub", 1, topic)
+			sub := flows.Subscriber(c, "sub", 1, topic)
 			in := retained(c, sub, topic)
 			c.Expect(string(in.Payload)).To(Equal(`{"online":true}`))
 			c.Expect(in.Retain).To(BeTrue(), "RETAIN of a message sent because of a new subscription")
@@ -49,7 +46,7 @@ var _ = describe("Retained messages", func() {
 			c.PutMsg(p, c.Topic("g1", "state"), "open", 1, true)
 			c.PutMsg(p, c.Topic("g2", "state"), "closed", 1, true)
 			sub, _ := c.Connect("sub")
-			subscribe(c, sub, 1, c.Topic("g1", "state"), c.Topic("g2", "state"))
+			flows.Subscribe(c, sub, 1, c.Topic("g1", "state"), c.Topic("g2", "state"))
 			got := map[string]string{}
 			for range 2 {
 				in, err := sub.ExpectPacket(c.Timeout(), wire.PublishUnder(c.Topic()))
@@ -69,14 +66,14 @@ var _ = describe("Retained messages", func() {
 			topic := c.Topic("state")
 			p, _ := c.Connect("dev")
 			c.PutMsg(p, topic, "open", 1, true)
-			sub := subscriber(c, "sub", 1, topic)
+			sub := flows.Subscriber(c, "sub", 1, topic)
 			c.Ack(sub, retained(c, sub, topic))
 			c.PutMsg(p, topic, "", 1, true)
 			in := c.For(spec.V5_3_3_1_6).AwaitPublish(sub, wire.PublishOn(topic))
 			f := findings{c: c}
 			f.expect(spec.V5_3_3_1_6, len(in.Payload) == 0, "payload of the delivered empty message: %q", in.Payload)
 			c.Ack(sub, in)
-			late := subscriber(c, "late", 1, topic)
+			late := flows.Subscriber(c, "late", 1, topic)
 			if err := late.ExpectNothing(c.Window(), wire.PublishOn(topic)); err != nil {
 				// A retained message after the empty one: the old one was kept, or the empty one stored.
 				f.add(spec.V5_3_3_1_6, "a new subscription got a retained message: %v", err)
@@ -91,10 +88,10 @@ var _ = describe("Retained messages", func() {
 			topic := c.Topic("state")
 			p, _ := c.Connect("dev")
 			c.PutMsg(p, topic, "kept", 1, true)
-			first := subscriber(c, "first", 1, topic)
+			first := flows.Subscriber(c, "first", 1, topic)
 			c.Ack(first, retained(c, first, topic))
 			c.PutMsg(p, topic, "transient", 1, false)
-			sub := subscriber(c, "sub", 1, topic)
+			sub := flows.Subscriber(c, "sub", 1, topic)
 			in := retained(c, sub, topic)
 			c.For(spec.V5_3_3_1_8).Expect(string(in.Payload)).To(Equal("kept"), "retained payload")
 			c.Ack(sub, in)

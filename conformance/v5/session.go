@@ -1,6 +1,7 @@
 package v5
 
 import (
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -13,7 +14,7 @@ var _ = describe("Sessions", func() {
 			topic := c.Topic("cmd")
 			conn, ack := c.Connect("dev", c.Persistent())
 			c.For(spec.V5_3_2_2_3).Expect(ack.SessionPresent).To(BeFalse(), "Session Present for a Client Identifier never seen")
-			subscribe(c, conn, 1, topic)
+			flows.Subscribe(c, conn, 1, topic)
 			c.Disconnect(conn)
 			c.Step("the new Session exists: it is resumed, with its subscription")
 			conn, ack = c.Connect("dev", c.Persistent())
@@ -27,7 +28,7 @@ var _ = describe("Sessions", func() {
 		ids(spec.V5_3_1_2_5, spec.V5_3_1_2_23, spec.V5_3_2_2_3, spec.V5_3_1_4_4), func(c *suite.C) {
 			topic := c.Topic("cmd", "open")
 			conn, _ := c.Connect("dev", c.Persistent())
-			subscribe(c, conn, 1, topic)
+			flows.Subscribe(c, conn, 1, topic)
 			c.Disconnect(conn)
 			conn, ack := c.Connect("dev", c.Persistent())
 			p, _ := c.Connect("ctl")
@@ -40,7 +41,7 @@ var _ = describe("Sessions", func() {
 		ids(spec.V5_3_1_2_23, spec.V5_4_5_0_1), func(c *suite.C) {
 			topic := c.Topic("evt")
 			conn, _ := c.Connect("dev", c.Persistent())
-			subscribe(c, conn, 2, topic)
+			flows.Subscribe(c, conn, 2, topic)
 			c.Disconnect(conn)
 			p, _ := c.Connect("ctl")
 			c.PutMsg(p, topic, "one", 1, false)
@@ -55,7 +56,7 @@ var _ = describe("Sessions", func() {
 		ids(spec.V5_3_1_2_4, spec.V5_3_2_2_2, spec.V5_3_1_4_4), func(c *suite.C) {
 			topic := c.Topic("cmd")
 			conn, _ := c.Connect("dev", c.Persistent())
-			subscribe(c, conn, 1, topic)
+			flows.Subscribe(c, conn, 1, topic)
 			c.Disconnect(conn)
 			conn, ack := c.Connect("dev", expiry(3600))
 			c.Expect(ack.SessionPresent).To(BeFalse(), "Session Present with Clean Start 1")
@@ -68,7 +69,7 @@ var _ = describe("Sessions", func() {
 		ids(spec.V5_4_1_0_2), func(c *suite.C) {
 			topic := c.Topic("cmd")
 			conn, _ := c.Connect("dev", resume, expiry(0))
-			subscribe(c, conn, 1, topic)
+			flows.Subscribe(c, conn, 1, topic)
 			c.Disconnect(conn)
 			conn, ack := c.Connect("dev", c.Persistent())
 			c.Expect(ack.SessionPresent).To(BeFalse(), "Session Present after a Session with expiry 0 was closed")
@@ -82,9 +83,9 @@ var _ = describe("Sessions", func() {
 			held := c.Topic("held")
 			gone := c.Topic("gone")
 			stay, _ := c.Connect("stay", resume, expiry(1))
-			subscribe(c, stay, 1, held)
+			flows.Subscribe(c, stay, 1, held)
 			leave, _ := c.Connect("leave", resume, expiry(1))
-			subscribe(c, leave, 1, gone)
+			flows.Subscribe(c, leave, 1, gone)
 			c.Disconnect(leave)
 			c.Step("a disconnected Session within its interval is still there")
 			leave, ack := c.Connect("leave", resume, expiry(1))
@@ -102,7 +103,7 @@ var _ = describe("Sessions", func() {
 		ids(spec.V5_3_1_3_2, spec.V5_3_2_2_3, spec.V5_3_1_2_23), func(c *suite.C) {
 			topic := c.Topic("cmd")
 			conn, _ := c.Connect("devA", c.Persistent())
-			subscribe(c, conn, 1, topic)
+			flows.Subscribe(c, conn, 1, topic)
 			c.Disconnect(conn)
 			other, ack := c.Connect("devB", c.Persistent())
 			f := findings{c: c}
@@ -127,7 +128,7 @@ var _ = describe("Sessions", func() {
 		ids(spec.V5_3_1_4_3, spec.V5_3_2_2_3), func(c *suite.C) {
 			topic := c.Topic("cmd")
 			first, _ := c.Connect("dev", c.Persistent())
-			subscribe(c, first, 1, topic)
+			flows.Subscribe(c, first, 1, topic)
 			second, ack := c.Connect("dev", c.Persistent())
 			c.For(spec.V5_3_2_2_3).Expect(ack.SessionPresent).To(BeTrue(), "Session Present on take-over")
 			c.AwaitClosed(first)
@@ -140,7 +141,7 @@ var _ = describe("Sessions", func() {
 		ids(spec.V5_4_4_0_1, spec.V5_3_3_1_1, spec.V5_4_3_2_3, spec.V5_3_8_4_8), func(c *suite.C) {
 			topic := c.Topic("evt")
 			conn, _ := c.Connect("dev", c.Persistent())
-			subscribe(c, conn, 1, topic)
+			flows.Subscribe(c, conn, 1, topic)
 			p, _ := c.Connect("ctl")
 			c.PutMsg(p, topic, "unlock", 1, false)
 			first := c.AwaitPublish(conn, wire.PublishOn(topic))
@@ -161,7 +162,7 @@ var _ = describe("Sessions", func() {
 		ids(spec.V5_4_3_2_3, spec.V5_4_4_0_1), func(c *suite.C) {
 			topic := c.Topic("evt")
 			conn, _ := c.Connect("dev", c.Persistent())
-			subscribe(c, conn, 1, topic)
+			flows.Subscribe(c, conn, 1, topic)
 			p, _ := c.Connect("ctl")
 			c.PutMsg(p, topic, "unlock", 1, false)
 			c.Ack(conn, c.AwaitPublish(conn, wire.PublishOn(topic)))
@@ -175,7 +176,7 @@ var _ = describe("Sessions", func() {
 		ids(spec.V5_4_4_0_1, spec.V5_3_3_1_1, spec.V5_4_3_3_3, spec.V5_3_8_4_8), func(c *suite.C) {
 			topic := c.Topic("charge")
 			conn, _ := c.Connect("dev", c.Persistent())
-			subscribe(c, conn, 2, topic)
+			flows.Subscribe(c, conn, 2, topic)
 			p, _ := c.Connect("ctl")
 			c.PutMsg(p, topic, "4.50", 2, false)
 			first := c.AwaitPublish(conn, wire.PublishOn(topic))
@@ -192,7 +193,7 @@ var _ = describe("Sessions", func() {
 		ids(spec.V5_4_4_0_1, spec.V5_4_3_3_5, spec.V5_4_3_3_6, spec.V5_3_8_4_8), func(c *suite.C) {
 			topic := c.Topic("charge")
 			conn, _ := c.Connect("dev", c.Persistent())
-			subscribe(c, conn, 2, topic)
+			flows.Subscribe(c, conn, 2, topic)
 			p, _ := c.Connect("ctl")
 			c.PutMsg(p, topic, "4.50", 2, false)
 			in := c.AwaitPublish(conn, wire.PublishOn(topic))

@@ -3,6 +3,7 @@ package v5
 import (
 	"fmt"
 
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -19,7 +20,7 @@ func members(c *suite.C, filter string, qos packet.QoS, opts []func(*packet.Conn
 	out := make([]*wire.Conn, len(roles))
 	for i, r := range roles {
 		conn, _ := c.Connect(r, opts...)
-		subscribe(c, conn, qos, filter)
+		flows.Subscribe(c, conn, qos, filter)
 		out[i] = conn
 	}
 	return out

@@ -3,6 +3,7 @@ package v5
 import (
 	"slices"
 
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -99,16 +100,16 @@ var _ = describe("SUBSCRIBE and SUBACK", func() {
 			c.For(spec.V5_3_8_4_6, spec.V5_3_8_4_5).Expect(codes).To(HaveLen(len(subs)), "Reason Codes in the SUBACK of %d filters", len(subs))
 			for i, code := range codes {
 				if !subackCodes[code] {
-					c.For(spec.V5_3_9_3_2).Failf("SUBACK Reason Code %s is not in Table 3-10", codeName(code))
+					c.For(spec.V5_3_9_3_2).Failf("SUBACK Reason Code %s is not in Table 3-10", flows.CodeName(code))
 				}
 				valid := subs[i].Filter != c.Topic("bad#")
 				switch {
 				case valid && code.IsError():
-					c.For(spec.V5_3_8_4_5, spec.V5_3_9_3_1).Failf("Reason Code %d (%s) for the valid filter %q: the codes are out of order, or the sequence was not handled", i, codeName(code), subs[i].Filter)
+					c.For(spec.V5_3_8_4_5, spec.V5_3_9_3_1).Failf("Reason Code %d (%s) for the valid filter %q: the codes are out of order, or the sequence was not handled", i, flows.CodeName(code), subs[i].Filter)
 				case !valid && !code.IsError():
-					c.For(spec.V5_3_8_4_5, spec.V5_3_9_3_1).Failf("Reason Code %d (%s) grants the invalid filter %q, or the codes are out of order", i, codeName(code), subs[i].Filter)
+					c.For(spec.V5_3_8_4_5, spec.V5_3_9_3_1).Failf("Reason Code %d (%s) grants the invalid filter %q, or the codes are out of order", i, flows.CodeName(code), subs[i].Filter)
 				case valid && packet.QoS(code) > subs[i].QoS:
-					c.For(spec.V5_3_8_4_7, spec.V5_3_9_3_1).Failf("Reason Code %d (%s) for %q grants more than the QoS %d requested", i, codeName(code), subs[i].Filter, subs[i].QoS)
+					c.For(spec.V5_3_8_4_7, spec.V5_3_9_3_1).Failf("Reason Code %d (%s) for %q grants more than the QoS %d requested", i, flows.CodeName(code), subs[i].Filter, subs[i].QoS)
 				}
 			}
 		})
@@ -122,7 +123,7 @@ var _ = describe("SUBSCRIBE and SUBACK", func() {
 			for i, s := range subs {
 				granted := packet.QoS(codes[i])
 				if codes[i].IsError() || granted > s.QoS {
-					c.For(spec.V5_3_8_4_7).Failf("SUBACK Reason Code %s for %q requested at QoS %d", codeName(codes[i]), s.Filter, s.QoS)
+					c.For(spec.V5_3_8_4_7).Failf("SUBACK Reason Code %s for %q requested at QoS %d", flows.CodeName(codes[i]), s.Filter, s.QoS)
 				}
 				for q := packet.QoS0; q <= 2; q++ {
 					c.PutMsg(p, s.Filter, "x", q, false)
@@ -161,7 +162,7 @@ var _ = describe("SUBSCRIBE and SUBACK", func() {
 			topic := c.Topic("echo")
 			self, _ := c.Connect("self")
 			subscribeWith(c, self, packet.Subscription{Filter: topic, QoS: 1, NoLocal: true})
-			other := subscriber(c, "other", 1, topic)
+			other := flows.Subscriber(c, "other", 1, topic)
 			c.PutMsg(self, topic, "mine", 1, false)
 			c.Ack(other, c.AwaitPublish(other, wire.PublishWith(topic, []byte("mine"))))
 			c.AwaitNothing(self, wire.PublishOn(topic))
@@ -178,9 +179,9 @@ var _ = describe("SUBSCRIBE and SUBACK", func() {
 			conn, _ := c.Connect("sub")
 			subscribeID(c, conn, c.Topic("gate", "#"), 0, 7)
 			subscribeID(c, conn, c.Topic("+", "g1"), 0, 268435455)
-			subscribe(c, conn, 0, topic)
+			flows.Subscribe(c, conn, 0, topic)
 			p, _ := c.Connect("pub")
-			c.Send(p, pub(topic, "x", 0, false))
+			c.Send(p, flows.Pub(topic, "x", 0, false))
 			var copies [][]uint32
 			first := c.AwaitPublish(conn, wire.PublishOn(topic))
 			copies = append(copies, first.Props.SubscriptionIDs)
@@ -228,7 +229,7 @@ var _ = describe("UNSUBSCRIBE and UNSUBACK", func() {
 	suite.Must("answers every UNSUBSCRIBE with an UNSUBACK carrying its Packet Identifier, even when nothing was subscribed",
 		ids(spec.V5_3_10_4_4, spec.V5_3_10_4_5, spec.V5_2_2_1_6), func(c *suite.C) {
 			conn, _ := c.Connect("dev")
-			subscribe(c, conn, 0, c.Topic("a"))
+			flows.Subscribe(c, conn, 0, c.Topic("a"))
 			for _, f := range []string{c.Topic("a"), c.Topic("never-subscribed")} {
 				c.Send(conn, &packet.Unsubscribe{PacketID: 0xCAFE, Filters: []string{f}})
 				ack := c.AwaitNext(conn)
@@ -245,40 +246,31 @@ var _ = describe("UNSUBSCRIBE and UNSUBACK", func() {
 			c.Require(suite.FeatureWildcards)
 			topic := c.Topic("g", "state")
 			conn, _ := c.Connect("sub")
-			subscribe(c, conn, 0, c.Topic("g", "+"), c.Topic("#"))
+			flows.Subscribe(c, conn, 0, c.Topic("g", "+"), c.Topic("#"))
 			c.Step("a filter that matches no subscription textually deletes nothing, though it matches the topic")
 			c.Unsubscribe(conn, c.Topic("g", "#"))
 			c.Unsubscribe(conn, c.Topic("+"))
 			p, _ := c.Connect("pub")
-			c.Send(p, pub(topic, "both", 0, false))
+			c.Send(p, flows.Pub(topic, "both", 0, false))
 			c.AwaitPublish(conn, wire.PublishOn(topic))
 			c.Step("the exact filter deletes its subscription; the other still matches")
 			c.Unsubscribe(conn, c.Topic("g", "+"))
-			c.Send(p, pub(c.Topic("other"), "only #", 0, false))
+			c.Send(p, flows.Pub(c.Topic("other"), "only #", 0, false))
 			c.AwaitPublish(conn, wire.PublishOn(c.Topic("other")))
 			c.Unsubscribe(conn, c.Topic("#"))
-			c.Send(p, pub(topic, "none", 0, false))
+			c.Send(p, flows.Pub(topic, "none", 0, false))
 			// Earlier messages may still come as further copies: a broker may send one copy per
 			// matching subscription (section 3.3.4). Only "none" must not arrive.
 			c.AwaitNothing(conn, wire.PublishWith(topic, []byte("none")))
 		})
 
 	suite.Must("sends nothing more for a deleted subscription",
-		ids(spec.V5_3_10_4_2), func(c *suite.C) {
-			topic := c.Topic("cmd")
-			conn := subscriber(c, "sub", 1, topic)
-			p, _ := c.Connect("pub")
-			c.PutMsg(p, topic, "before", 1, false)
-			c.Ack(conn, c.AwaitPublish(conn, wire.PublishOn(topic)))
-			c.Unsubscribe(conn, topic)
-			c.PutMsg(p, topic, "after", 1, false)
-			c.AwaitNothing(conn, wire.PublishOn(topic))
-		})
+		ids(spec.V5_3_10_4_2), flows.NothingAfterUnsubscribe)
 
 	suite.Must("completes a QoS 1 and a QoS 2 delivery it had started before the subscription was deleted",
 		ids(spec.V5_3_10_4_3, spec.V5_3_8_4_8), func(c *suite.C) {
 			topic := c.Topic("charge")
-			conn := subscriber(c, "sub", 2, topic)
+			conn := flows.Subscriber(c, "sub", 2, topic)
 			p, _ := c.Connect("pub")
 			c.PutMsg(p, topic, "one", 1, false)
 			c.PutMsg(p, topic, "two", 2, false)
@@ -297,7 +289,7 @@ var _ = describe("UNSUBSCRIBE and UNSUBACK", func() {
 		ids(spec.V5_3_10_4_6, spec.V5_3_11_3_1, spec.V5_3_11_3_2), func(c *suite.C) {
 			conn, _ := c.Connect("sub")
 			a, b, keep, never := c.Topic("a"), c.Topic("b"), c.Topic("keep"), c.Topic("never")
-			subscribe(c, conn, 0, a, b, keep)
+			flows.Subscribe(c, conn, 0, a, b, keep)
 			ack := c.Unsubscribe(conn, a, never, b)
 			c.Sync(conn)
 			if n := len(received(c, packet.TypeUnsuback)); n != 1 {
@@ -306,10 +298,10 @@ var _ = describe("UNSUBSCRIBE and UNSUBACK", func() {
 			c.For(spec.V5_3_11_3_1).Expect(ack.Codes).To(HaveLen(3), "Reason Codes in the UNSUBACK of 3 filters")
 			for i, code := range ack.Codes {
 				if !unsubackCodes[code] {
-					c.For(spec.V5_3_11_3_2).Failf("UNSUBACK Reason Code %s is not an Unsubscribe Reason Code", codeName(code))
+					c.For(spec.V5_3_11_3_2).Failf("UNSUBACK Reason Code %s is not an Unsubscribe Reason Code", flows.CodeName(code))
 				}
 				if i != 1 && code != packet.Success {
-					c.For(spec.V5_3_11_3_1).Failf("Reason Code %d is %s for the existing subscription %q", i, codeName(code), []string{a, never, b}[i])
+					c.For(spec.V5_3_11_3_1).Failf("Reason Code %d is %s for the existing subscription %q", i, flows.CodeName(code), []string{a, never, b}[i])
 				}
 			}
 			// 0x11 (No subscription existed) marks the filter that matched nothing; a broker that
@@ -317,7 +309,7 @@ var _ = describe("UNSUBSCRIBE and UNSUBACK", func() {
 			c.For(spec.V5_3_11_3_1).Expect(ack.Codes[1]).To(BeElementOf(packet.NoSubscriptionExisted, packet.Success), "Reason Code for the filter never subscribed")
 			p, _ := c.Connect("pub")
 			for _, t := range []string{a, b, keep} {
-				c.Send(p, pub(t, "x", 0, false))
+				c.Send(p, flows.Pub(t, "x", 0, false))
 			}
 			c.AwaitPublish(conn, wire.PublishOn(keep))
 			c.For(spec.V5_3_10_4_6).AwaitNothing(conn, wire.Or(wire.PublishOn(a), wire.PublishOn(b)))

@@ -3,6 +3,7 @@ package v5
 import (
 	"fmt"
 
+	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
 	"github.com/gatehouse-iot/gatehouse/conformance/spec"
 	"github.com/gatehouse-iot/gatehouse/conformance/suite"
 	"github.com/gatehouse-iot/gatehouse/conformance/wire"
@@ -64,14 +65,7 @@ var _ = describe("Topic names, topic filters and strings", func() {
 	suite.Must("matches the multi-level wildcard # against the parent level and every level below",
 		ids(spec.V5_4_7_1_1), func(c *suite.C) {
 			c.Require(suite.FeatureWildcards)
-			conn := subscriber(c, "sub", 0, c.Topic("site", "#"))
-			p, _ := c.Connect("pub")
-			for _, t := range []string{c.Topic("site"), c.Topic("site", "g1"), c.Topic("site", "g1", "evt", "card")} {
-				c.Send(p, pub(t, "x", 0, false))
-				c.AwaitPublish(conn, wire.PublishOn(t))
-			}
-			c.Send(p, pub(c.Topic("sites"), "x", 0, false))
-			c.AwaitNothing(conn, wire.PublishOn(c.Topic("sites")))
+			flows.MultiLevelWildcard(c)
 		})
 
 	suite.Must("does not grant a Topic Filter whose # is not alone in the last level",
@@ -83,16 +77,7 @@ var _ = describe("Topic names, topic filters and strings", func() {
 	suite.Must("matches the single-level wildcard + against exactly one level, empty levels included",
 		ids(spec.V5_4_7_1_2), func(c *suite.C) {
 			c.Require(suite.FeatureWildcards)
-			conn := subscriber(c, "sub", 0, c.Topic("site", "+", "state"), c.Topic("door", "+"))
-			p, _ := c.Connect("pub")
-			for _, t := range []string{c.Topic("site", "g1", "state"), c.Topic("site", "", "state"), c.Topic("door", "")} {
-				c.Send(p, pub(t, "x", 0, false))
-				c.AwaitPublish(conn, wire.PublishOn(t))
-			}
-			for _, t := range []string{c.Topic("site", "g1", "x", "state"), c.Topic("site", "state"), c.Topic("door")} {
-				c.Send(p, pub(t, "x", 0, false))
-			}
-			c.AwaitNothing(conn, wire.PublishUnder(c.Topic()))
+			flows.SingleLevelWildcard(c)
 		})
 
 	suite.Must("does not grant a Topic Filter whose + does not fill a whole level",
@@ -104,15 +89,7 @@ var _ = describe("Topic names, topic filters and strings", func() {
 	suite.Must("does not match Topic Names that start with $ against filters that start with a wildcard",
 		ids(spec.V5_4_7_2_1), func(c *suite.C) {
 			c.Require(suite.FeatureWildcards)
-			dollar := "$gh" + c.Unique() + "/state"
-			exact := subscriber(c, "exact", 0, dollar)
-			wild := subscriber(c, "wild", 0, "#", "+/state")
-			p, _ := c.Connect("pub")
-			c.Send(p, pub(dollar, "x", 0, false))
-			if _, err := exact.ExpectPacket(c.Timeout(), wire.PublishOn(dollar)); err != nil {
-				c.NotSupported("the broker does not route client messages on $ topics (%v), so the wildcard rule cannot be observed", err)
-			}
-			c.AwaitNothing(wild, wire.PublishOn(dollar))
+			flows.DollarTopics(c)
 		})
 
 	suite.Must("closes the connection on a zero-length Topic Name without a Topic Alias, and refuses a zero-length Topic Filter",
@@ -163,28 +140,8 @@ var _ = describe("Topic names, topic filters and strings", func() {
 		})
 
 	suite.Must("keeps U+FEFF (EF BB BF) in a Topic Name instead of stripping it",
-		ids(spec.V5_1_5_4_3), func(c *suite.C) {
-			topic := c.Topic("\uFEFFstate")
-			plain := c.Topic("state")
-			conn := subscriber(c, "sub", 0, topic, plain)
-			p, _ := c.Connect("pub")
-			c.Send(p, pub(topic, "bom", 0, false))
-			in := c.AwaitPublish(conn, wire.PublishUnder(c.Topic()))
-			c.Expect(in.Topic).To(Equal(topic), "Topic Name as delivered")
-		})
+		ids(spec.V5_1_5_4_3), flows.BOMKept)
 
 	suite.Must("matches Topic Names character for character, without normalizing them",
-		ids(spec.V5_4_7_3_4), func(c *suite.C) {
-			composed := c.Topic("caf\u00e9")    // é as one code point
-			decomposed := c.Topic("cafe\u0301") // e and a combining acute accent
-			conn := subscriber(c, "sub", 0, composed, c.Topic("Gate"), c.Topic("a", "b"))
-			p, _ := c.Connect("pub")
-			for _, t := range []string{decomposed, c.Topic("gate"), c.Topic("a", "", "b"), c.Topic("a", "b", "")} {
-				c.Send(p, pub(t, "x", 0, false))
-			}
-			c.AwaitNothing(conn, wire.PublishUnder(c.Topic()))
-			c.Send(p, pub(composed, "x", 0, false))
-			in := c.AwaitPublish(conn, wire.PublishUnder(c.Topic()))
-			c.Expect(in.Topic).To(Equal(composed))
-		})
+		ids(spec.V5_4_7_3_4), flows.NoNormalization)
 })
