@@ -23,7 +23,7 @@ const wait = 5 * time.Second
 
 // pair returns the server side of a real WebSocket connection over loopback TCP, wrapped with
 // opts, and the raw client side.
-func pair(t *testing.T, opts ...wsnet.Option) (*wsnet.Conn, *websocket.Conn) {
+func pair(t testing.TB, opts ...wsnet.Option) (*wsnet.Conn, *websocket.Conn) {
 	t.Helper()
 	accepted := make(chan *websocket.Conn, 1)
 	up := websocket.Upgrader{Subprotocols: []string{"mqtt"}}
