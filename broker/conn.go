@@ -70,7 +70,10 @@ type conn struct {
 	aliases     map[uint16]string
 	will        *willMsg // the will of this connection; nil once removed (MQTT-3.1.2-10)
 
-	// outMu protects the write path: out, writing, closing, broken, q0, version and ownPending.
+	// fl: connections this read goroutine queued packets for, written before it waits (flush.go).
+	fl flushList
+
+	// outMu protects the write path: out, writing, closing, broken, q0, version and deferred.
 	outMu   sync.Mutex
 	out     []byte         // encoded packets waiting for the writer
 	writing bool           // a writer goroutine is running
@@ -78,8 +81,8 @@ type conn struct {
 	broken  bool           // a write failed; drop everything
 	q0      int            // QoS 0 PUBLISH packets in out (bounded by Config.MaxQueued)
 	version packet.Version // encoding version (0 before CONNECT: 3.1.1 encoding)
-	// ownPending: the read goroutine queued answers it will write itself (ownwrite.go).
-	ownPending bool
+	// deferred: on a read goroutine's flushList, which writes out (flush.go).
+	deferred bool
 
 	closeOnce sync.Once
 
@@ -87,7 +90,9 @@ type conn struct {
 }
 
 func newConn(b *Broker, nc net.Conn, l Listener) *conn {
-	return &conn{b: b, nc: nc, lis: l, remote: nc.RemoteAddr().String(), done: make(chan struct{}), wake: make(chan bool, 1), recvMax: 65535, problemInfo: true}
+	c := &conn{b: b, nc: nc, lis: l, remote: nc.RemoteAddr().String(), done: make(chan struct{}), wake: make(chan bool, 1), recvMax: 65535, problemInfo: true}
+	c.initRaw()
+	return c
 }
 
 // readLoop is the connection's long-lived goroutine. While the client is idle it waits in Read
@@ -135,6 +140,8 @@ func (c *conn) burst(m int, rerr error) bool {
 	pooled, need := false, 0
 	sc := scratchPool.Get().(*readScratch)
 	defer func() {
+		// Whatever this read queued goes out before the goroutine waits or the connection ends.
+		c.fl.flush()
 		if pooled {
 			putBuf(buf)
 		}
@@ -173,7 +180,6 @@ func (c *conn) burst(m int, rerr error) bool {
 			return false
 		}
 		if n == 0 && !full {
-			c.flushOwn()
 			return true
 		}
 		if !pooled || need > len(buf) || n == len(buf) {
@@ -184,7 +190,7 @@ func (c *conn) burst(m int, rerr error) bool {
 			}
 			buf, pooled = nb, true
 		}
-		c.flushOwn()
+		c.fl.flush()
 		c.setReadDeadline()
 		m, rerr = c.nc.Read(buf[n:])
 		n += m
@@ -440,6 +446,11 @@ func (c *conn) writeLoop() {
 // writeControl appends a packet outside the hot path (CONNACK, SUBACK, DISCONNECT...), encoded
 // for version v.
 func (c *conn) writeControl(p packet.Packet, v packet.Version) bool {
+	return c.writeControlBy(p, v, nil)
+}
+
+// writeControlBy is writeControl for a packet queued by the read goroutine owning fl.
+func (c *conn) writeControlBy(p packet.Packet, v packet.Version, fl *flushList) bool {
 	if !c.beginWrite(false) {
 		return false
 	}
@@ -451,7 +462,7 @@ func (c *conn) writeControl(p packet.Packet, v packet.Version) bool {
 		return false
 	}
 	c.out = out
-	c.endWrite(start, false)
+	c.endWriteBy(start, false, fl)
 	return true
 }
 

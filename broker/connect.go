@@ -41,19 +41,19 @@ func (c *conn) handle(p packet.Packet) bool {
 	case *packet.Publish:
 		return c.onPublish(p)
 	case *packet.Puback:
-		c.sess.onPuback(p)
+		c.sess.onPuback(p, &c.fl)
 	case *packet.Pubrec:
-		c.sess.onPubrec(p)
+		c.sess.onPubrec(p, &c.fl)
 	case *packet.Pubrel:
 		c.onPubrel(p)
 	case *packet.Pubcomp:
-		c.sess.onPubcomp(p)
+		c.sess.onPubcomp(p, &c.fl)
 	case *packet.Subscribe:
 		return c.onSubscribe(p)
 	case *packet.Unsubscribe:
 		return c.onUnsubscribe(p)
 	case *packet.Pingreq:
-		c.send(&packet.Pingresp{})
+		c.writeControlBy(&packet.Pingresp{}, c.sessVersion, &c.fl)
 	case *packet.Disconnect:
 		return c.onDisconnect(p)
 	case *packet.Connect:
@@ -592,7 +592,7 @@ func (b *Broker) publishWill(w *willMsg) {
 	if m.retain {
 		b.storeRetained(m, 0)
 	}
-	b.route(m)
+	b.route(m, nil)
 }
 
 // afterFunc runs f after d on a goroutine counted by the broker, unless Shutdown has begun.

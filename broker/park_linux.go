@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Parking: a connected plain-TCP client that has nothing to read costs no goroutine. When a read
@@ -18,8 +19,9 @@ import (
 // session structs alone, instead of those plus a goroutine stack (2 KB at least), which is what
 // lets 10,000 idle devices cost less than 4 KB each.
 //
-// The socket stays in Go's own poller too (edge-triggered, as ours), so the read paths that
-// block — a packet split over reads, TLS, WebSocket — work as before.
+// The socket stays in Go's own poller too, so the read paths that block — a packet split over
+// reads, TLS, WebSocket — work as before. In the broker's epoll set it is armed for one event
+// only when it parks (register), so busy connections never wake the poller goroutine.
 
 // Park states of a connection.
 const (
@@ -38,15 +40,17 @@ type parking struct {
 	timer      *time.Timer // keepalive while parked; created on first park
 	raw        syscall.RawConn
 
-	// readFn reads into buf, leaving n and err; built once so that a read allocates nothing.
+	// readFn reads into buf, leaving n and errno; with wait set it asks Go's poller to wait when
+	// nothing is there. Built once so that a read allocates nothing.
 	readFn func(fd uintptr) bool
+	wait   bool
 	buf    []byte
 	n      int
-	err    error
-	// writeFn writes c.out without waiting (under outMu, see writeNow), leaving wn and werr.
+	errno  syscall.Errno
+	// writeFn writes c.out without waiting (under outMu, see writeNow), leaving wn and werrno.
 	writeFn func(fd uintptr) bool
 	wn      int
-	werr    error
+	werrno  syscall.Errno
 }
 
 // poller is the broker's epoll instance for parked connections. The epoll descriptor itself
@@ -71,57 +75,87 @@ var parkingDisabled = os.Getenv("GATEHOUSE_NO_PARKING") != ""
 
 // pollable reports whether the connection can be parked: a connected client on plain TCP.
 func (c *conn) pollable() bool {
-	if parkingDisabled || !c.connected {
-		return false
-	}
-	if c.pk.raw != nil {
-		return true
-	}
+	return !parkingDisabled && c.connected && c.pk.raw != nil
+}
+
+// initRaw prepares the raw socket access of a plain-TCP connection (non-blocking reads for
+// parking, non-blocking writes for writeNow). Called by newConn, before any other goroutine can
+// see the connection.
+func (c *conn) initRaw() {
 	tc, ok := c.nc.(*net.TCPConn)
 	if !ok {
-		return false
+		return
 	}
 	raw, err := tc.SyscallConn()
 	if err != nil {
-		return false
+		return
 	}
 	c.pk.raw = raw
 	c.pk.writeFn = func(fd uintptr) bool {
-		for {
-			c.pk.wn, c.pk.werr = syscall.Write(int(fd), c.out)
-			if c.pk.werr != syscall.EINTR {
-				return true
-			}
-		}
+		c.pk.wn, c.pk.werrno = rawIO(syscall.SYS_WRITE, fd, c.out)
+		return true
 	}
 	c.pk.readFn = func(fd uintptr) bool {
-		for {
-			c.pk.n, c.pk.err = syscall.Read(int(fd), c.pk.buf)
-			if c.pk.err != syscall.EINTR {
-				return true
+		c.pk.n, c.pk.errno = rawIO(syscall.SYS_READ, fd, c.pk.buf)
+		return !c.pk.wait || c.pk.errno != syscall.EAGAIN
+	}
+}
+
+// rawIO is read(2) or write(2) on a non-blocking socket, retried on EINTR. It is a raw system
+// call: the socket never blocks, so the goroutine keeps its processor, and the runtime is not
+// told of a system call that could block — which, when every processor was idle, would wake the
+// runtime's monitor thread (sysmon) for every message at moderate rates, a sleep and a wake-up
+// of one more thread each time.
+func rawIO(trap uintptr, fd uintptr, b []byte) (int, syscall.Errno) {
+	if len(b) == 0 {
+		return 0, 0
+	}
+	for {
+		n, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		if e != syscall.EINTR {
+			if e != 0 {
+				return 0, e
 			}
+			return int(n), 0
 		}
 	}
-	return true
 }
 
 // readNow reads what the socket holds without waiting: again is true when there is nothing.
 func (c *conn) readNow(buf []byte) (n int, err error, again bool) {
 	c.pk.buf = buf
 	rerr := c.pk.raw.Read(c.pk.readFn)
-	n, err = c.pk.n, c.pk.err
-	c.pk.buf, c.pk.err = nil, nil
+	n, errno := c.pk.n, c.pk.errno
+	c.pk.buf, c.pk.errno = nil, 0
 	switch {
 	case rerr != nil:
 		return 0, rerr, false
-	case errors.Is(err, syscall.EAGAIN):
+	case errno == syscall.EAGAIN:
 		return 0, nil, true
-	case err != nil:
-		return 0, os.NewSyscallError("read", err), false
+	case errno != 0:
+		return 0, os.NewSyscallError("read", errno), false
 	case n == 0:
 		return 0, io.EOF, false
 	}
 	return n, nil, false
+}
+
+// readWait reads into buf, waiting in Go's poller until data comes or the read deadline passes;
+// it is c.nc.Read without the runtime's system call bookkeeping (see rawIO).
+func (c *conn) readWait(buf []byte) (int, error) {
+	c.pk.buf, c.pk.wait = buf, true
+	rerr := c.pk.raw.Read(c.pk.readFn)
+	n, errno := c.pk.n, c.pk.errno
+	c.pk.buf, c.pk.errno, c.pk.wait = nil, 0, false
+	switch {
+	case rerr != nil:
+		return 0, rerr
+	case errno != 0:
+		return 0, os.NewSyscallError("read", errno)
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // serveEvents serves a connected TCP client until it has nothing to read, then parks it; the
@@ -179,7 +213,7 @@ func (c *conn) linger() (int, error) {
 		wait = d
 	}
 	_ = c.nc.SetReadDeadline(time.Now().Add(wait))
-	m, err := c.nc.Read(c.small[:])
+	m, err := c.readWait(c.small[:])
 	// burst sets the keepalive deadline before its own reads; without a keepalive there is none.
 	_ = c.nc.SetReadDeadline(time.Time{})
 	if m == 0 && errors.Is(err, os.ErrDeadlineExceeded) && !c.kicked.Load() {
@@ -272,16 +306,15 @@ func (c *conn) wakeParked() {
 	}
 }
 
-// register adds c's socket to the epoll set once (edge-triggered: one event per arrival) and
-// starts the poller on first use.
+// register arms c's socket in the epoll set for one event (EPOLLONESHOT), adding it on first use
+// and starting the poller on first use. The event is level-triggered, so data that came before
+// the arming fires it at once; once it has fired, the socket reports nothing more until it is
+// armed again by the next park, so a connection that is being served costs the poller nothing.
 func (p *poller) register(c *conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopped {
 		return false
-	}
-	if c.pk.registered {
-		return true
 	}
 	if !p.started {
 		if err := p.start(); err != nil {
@@ -290,29 +323,31 @@ func (p *poller) register(c *conn) bool {
 			return false
 		}
 	}
-	p.nextID++
-	if p.nextID <= 0 {
-		p.nextID = 1
-	}
-	for p.conns[p.nextID] != nil {
+	op, id := syscall.EPOLL_CTL_MOD, c.pk.id
+	if !c.pk.registered {
 		p.nextID++
+		if p.nextID <= 0 {
+			p.nextID = 1
+		}
+		for p.conns[p.nextID] != nil {
+			p.nextID++
+		}
+		op, id = syscall.EPOLL_CTL_ADD, p.nextID
 	}
-	id := p.nextID
 	var cerr error
 	err := c.pk.raw.Control(func(fd uintptr) {
-		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET, Fd: id}
-		cerr = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
+		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: id}
+		cerr = syscall.EpollCtl(p.epfd, op, int(fd), &ev)
 	})
 	if err != nil || cerr != nil {
 		return false
 	}
-	c.pk.id, c.pk.registered = id, true
-	p.conns[id] = c
+	if !c.pk.registered {
+		c.pk.id, c.pk.registered = id, true
+		p.conns[id] = c
+	}
 	return true
 }
-
-// epollET is EPOLLET as the unsigned event mask (syscall declares it as a negative int).
-const epollET = 1 << 31
 
 // forget removes c from the poller. The socket leaves the epoll set when it is closed.
 func (p *poller) forget(c *conn) {
@@ -361,7 +396,7 @@ func (p *poller) loop() {
 		var n int
 		var werr error
 		err := p.raw.Read(func(fd uintptr) bool {
-			n, werr = syscall.EpollWait(int(fd), events, 0)
+			n, werr = epollWaitNow(fd, events)
 			// Nothing yet: return false to wait in Go's poller until the set is readable.
 			return werr != nil && werr != syscall.EINTR || n > 0
 		})
@@ -390,6 +425,16 @@ func (p *poller) loop() {
 			c.wakeParked()
 		}
 	}
+}
+
+// epollWaitNow collects the events of the epoll set epfd without waiting, as a raw system call
+// (see rawIO): epoll_pwait with a zero timeout and no signal mask.
+func epollWaitNow(epfd uintptr, events []syscall.EpollEvent) (int, error) {
+	n, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, epfd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
 }
 
 // stop closes the epoll instance (if shutdown has not) and wakes every parked connection, which
@@ -421,8 +466,8 @@ func (p *poller) shutdown() {
 }
 
 // writeNow writes c.out with one non-blocking write and reports whether all of it went; what the
-// socket did not take stays in c.out for the writer goroutine. Called by the read goroutine with
-// outMu held, only when no writer goroutine runs.
+// socket did not take stays in c.out for the writer goroutine. Called by a read goroutine with
+// outMu held, only when no writer goroutine runs (flush.go).
 func (c *conn) writeNow() bool {
 	if c.pk.writeFn == nil || c.closing || c.broken {
 		return false
@@ -430,9 +475,9 @@ func (c *conn) writeNow() bool {
 	if err := c.pk.raw.Write(c.pk.writeFn); err != nil {
 		return false // closed: the writer goroutine finds out and marks the connection broken
 	}
-	n, err := c.pk.wn, c.pk.werr
-	c.pk.werr = nil
-	if err != nil || n <= 0 {
+	n, errno := c.pk.wn, c.pk.werrno
+	c.pk.werrno = 0
+	if errno != 0 || n <= 0 {
 		return false // EAGAIN (socket full) or an error: left to the writer goroutine
 	}
 	c.b.stats.BytesSent.Add(uint64(n))

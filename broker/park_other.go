@@ -13,3 +13,4 @@ func (c *conn) serveEvents()   {}
 func (c *conn) wakeParked()    {}
 func (p *poller) shutdown()    {}
 func (c *conn) writeNow() bool { return false }
+func (c *conn) initRaw()       {}

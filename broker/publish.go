@@ -17,6 +17,14 @@ import (
 // subscribers are kept (MQTT-3.3.2-15..20: payload format, content type, response topic,
 // correlation data, user properties; the expiry interval is recomputed on each forward).
 func newMessage(topicName string, payload []byte, qos packet.QoS, retainFlag bool, props *packet.Properties, from string, now time.Time) *message {
+	m := new(message)
+	m.fill(topicName, payload, qos, retainFlag, props, from, now)
+	return m
+}
+
+// fill makes m an owned copy of the message, reusing m's storage (buf, users) when it is big
+// enough: a pooled message (borrowed.go) is refilled without allocating.
+func (m *message) fill(topicName string, payload []byte, qos packet.QoS, retainFlag bool, props *packet.Properties, from string, now time.Time) {
 	size := len(topicName) + len(payload)
 	if props != nil {
 		size += len(props.ContentType) + len(props.ResponseTopic) + len(props.CorrelationData)
@@ -24,7 +32,10 @@ func newMessage(topicName string, payload []byte, qos packet.QoS, retainFlag boo
 			size += len(u.Key) + len(u.Value)
 		}
 	}
-	buf := make([]byte, 0, size)
+	buf, users := m.buf[:0], m.users[:0]
+	if cap(buf) < size {
+		buf = make([]byte, 0, size)
+	}
 	take := func(s string) string {
 		if s == "" {
 			return ""
@@ -41,7 +52,7 @@ func newMessage(topicName string, payload []byte, qos packet.QoS, retainFlag boo
 		buf = append(buf, b...)
 		return buf[i:len(buf):len(buf)]
 	}
-	m := &message{qos: qos, retain: retainFlag, from: from}
+	*m = message{qos: qos, retain: retainFlag, from: from}
 	m.topic = take(topicName)
 	m.payload = takeBytes(payload)
 	if m.payload == nil {
@@ -57,16 +68,16 @@ func newMessage(topicName string, payload []byte, qos packet.QoS, retainFlag boo
 		pr.ResponseTopic = take(props.ResponseTopic)
 		pr.CorrelationData = takeBytes(props.CorrelationData)
 		if len(props.User) > 0 {
-			pr.User = make([]packet.UserProperty, len(props.User))
-			for i, u := range props.User {
-				pr.User[i] = packet.UserProperty{Key: take(u.Key), Value: take(u.Value)}
+			for _, u := range props.User {
+				users = append(users, packet.UserProperty{Key: take(u.Key), Value: take(u.Value)})
 			}
+			pr.User = users
 		}
 		if props.Present.Has(packet.PropMessageExpiry) || props.MessageExpiry != 0 {
 			m.expiry = now.Add(time.Duration(props.MessageExpiry) * time.Second)
 		}
 	}
-	return m
+	m.buf, m.users = buf, users
 }
 
 func (c *conn) onPublish(p *packet.Publish) bool {
@@ -147,7 +158,7 @@ func (c *conn) onPublish(p *packet.Publish) bool {
 	} else {
 		m = borrowMessage(name, p, c.clientID, time.Now())
 	}
-	n := b.route(m)
+	n := b.route(m, &c.fl)
 	if m.borrowed {
 		releaseMessage(m)
 	}
@@ -178,7 +189,7 @@ func (c *conn) ackPuback(pid uint16, code packet.ReasonCode) {
 	}
 	start := len(c.out)
 	c.out, _ = ack.AppendTo(c.out, c.version)
-	c.endWriteOwn(start)
+	c.endWriteBy(start, false, &c.fl)
 }
 
 func (c *conn) ackPubrec(pid uint16, code packet.ReasonCode) {
@@ -191,7 +202,7 @@ func (c *conn) ackPubrec(pid uint16, code packet.ReasonCode) {
 	}
 	start := len(c.out)
 	c.out, _ = ack.AppendTo(c.out, c.version)
-	c.endWriteOwn(start)
+	c.endWriteBy(start, false, &c.fl)
 }
 
 func (c *conn) onPubrel(p *packet.Pubrel) {
@@ -216,12 +227,13 @@ func (c *conn) onPubrel(p *packet.Pubrel) {
 	}
 	start := len(c.out)
 	c.out, _ = comp.AppendTo(c.out, c.version)
-	c.endWriteOwn(start)
+	c.endWriteBy(start, false, &c.fl)
 }
 
 // sendPublish writes one PUBLISH to the client. QoS 0 messages are dropped (and counted) when
-// the client's queue is full or the message is over its Maximum Packet Size.
-func (c *conn) sendPublish(m *message, qos packet.QoS, pid uint16, dup, retainFlag bool, ids []uint32) bool {
+// the client's queue is full or the message is over its Maximum Packet Size. fl is the flush
+// list of the read goroutine queuing it, nil outside one (see endWriteBy).
+func (c *conn) sendPublish(m *message, qos packet.QoS, pid uint16, dup, retainFlag bool, ids []uint32, fl *flushList) bool {
 	pub := packet.Publish{Dup: dup, QoS: qos, Retain: retainFlag, Topic: m.topic, PacketID: pid, Payload: m.payload}
 	v := c.sessVersion
 	if v == packet.V5 {
@@ -253,7 +265,7 @@ func (c *conn) sendPublish(m *message, qos packet.QoS, pid uint16, dup, retainFl
 		return false
 	}
 	c.out = out
-	c.endWrite(start, qos == 0)
+	c.endWriteBy(start, qos == 0, fl)
 	c.b.stats.MessagesSent[qos].Add(1)
 	return true
 }
@@ -293,8 +305,8 @@ func sessionOnline(s *session) bool { return s.online.Load() }
 // Overlapping subscriptions of one session yield one delivery at the highest QoS of the matches,
 // carrying every subscription identifier (MQTT-3.3.4-2, MQTT-3.3.4-3); each shared subscription
 // group gets its own delivery, to one member (§4.8.2, unnumbered), at the QoS granted to that
-// member (MQTT-4.8.2-3).
-func (b *Broker) route(m *message) int {
+// member (MQTT-4.8.2-3). fl is the flush list of the read goroutine routing m, nil outside one.
+func (b *Broker) route(m *message, fl *flushList) int {
 	sc := routePool.Get().(*routeScratch)
 	b.subs.MatchEligible(m.topic, sessionOnline, func(s *session, filter, share string, o topic.Options) {
 		if o.NoLocal && s.id == m.from {
@@ -325,7 +337,7 @@ func (b *Broker) route(m *message) int {
 	for i := range sc.targets {
 		t := &sc.targets[i]
 		rf := t.retain && t.s.version == packet.V5
-		t.s.deliver(m, t.qos, rf, t.ids)
+		t.s.deliver(m, t.qos, rf, t.ids, fl)
 		*t = target{}
 	}
 	sc.targets = sc.targets[:0]

@@ -13,6 +13,11 @@ import (
 
 // message is an application message as the broker routes it: immutable once built, shared by
 // every subscriber that receives it.
+//
+// Copies made by keep come from a pool and are reference-counted (borrowed.go): every holder —
+// the routing goroutine, each delivery, a message held back by a fault — took one reference and
+// gives it back with release; the last one returns the message to the pool. Other messages
+// (retained, wills, restored from the Store) are left to the garbage collector.
 type message struct {
 	topic   string
 	payload []byte
@@ -25,6 +30,12 @@ type message struct {
 	// its owned copy once something keeps it (see keep in borrowed.go).
 	borrowed bool
 	kept     *message
+	// pooled: a copy made by keep, with refs references (atomic); buf and users are the
+	// storage fill reuses.
+	pooled bool
+	refs   int32
+	buf    []byte
+	users  []packet.UserProperty
 }
 
 // expired reports whether the message's expiry interval has passed at now.
@@ -42,6 +53,7 @@ type delivery struct {
 	pid    uint16
 	state  persist.MessageState
 	done   bool // acknowledged; still in session.inflight until the entries before it are done too
+	stored bool // written to the Store (see finish)
 }
 
 // willMsg is a connection's will with its 5.0 delay.
@@ -112,8 +124,9 @@ func (s *session) setAwaitRel(id uint16) {
 // persistent reports whether the session's state goes to the Store. Called with mu held.
 func (s *session) persistent() bool { return s.b.cfg.Store != nil && s.expiry > 0 && !s.ended }
 
-// deliver hands a message to the session at the given QoS. retain is the RETAIN flag to send.
-func (s *session) deliver(m *message, qos packet.QoS, retain bool, ids []uint32) {
+// deliver hands a message to the session at the given QoS. retain is the RETAIN flag to send; fl
+// is the flush list of the read goroutine delivering, nil outside one.
+func (s *session) deliver(m *message, qos packet.QoS, retain bool, ids []uint32, fl *flushList) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
@@ -138,13 +151,14 @@ func (s *session) deliver(m *message, qos packet.QoS, retain bool, ids []uint32)
 		if s.heldTimer != nil {
 			s.heldTimer.Stop()
 		}
-		s.enqueue(m, qos, retain, ids)
-		s.enqueue(h.msg, h.qos, h.retain, h.ids)
+		s.enqueue(m, qos, retain, ids, fl)
+		s.enqueue(h.msg, h.qos, h.retain, h.ids, fl)
+		h.msg.release()
 		return
 	}
-	s.enqueue(m, qos, retain, ids)
+	s.enqueue(m, qos, retain, ids, fl)
 	if qos == 2 && s.faults.has(FaultDuplicateQoS2) {
-		s.enqueue(m, qos, retain, ids)
+		s.enqueue(m, qos, retain, ids, fl)
 	}
 }
 
@@ -153,31 +167,34 @@ func (s *session) releaseHeld() {
 	defer s.mu.Unlock()
 	if h := s.held; h != nil && !s.ended {
 		s.held = nil
-		s.enqueue(h.msg, h.qos, h.retain, h.ids)
+		s.enqueue(h.msg, h.qos, h.retain, h.ids, nil)
+		h.msg.release()
 	}
 }
 
 // enqueue sends a QoS 0 message now (or drops it) and queues a QoS 1/2 message. Called with mu held.
-func (s *session) enqueue(m *message, qos packet.QoS, retain bool, ids []uint32) {
+func (s *session) enqueue(m *message, qos packet.QoS, retain bool, ids []uint32, fl *flushList) {
 	if qos == 0 {
 		if s.conn == nil {
 			// QoS 0 messages are not kept for disconnected sessions (MQTT 3.1.1 §3.1.2.4 allows it).
 			s.b.stats.DroppedOffline.Add(1)
 			return
 		}
-		s.conn.sendPublish(m, 0, 0, false, retain, ids)
+		s.conn.sendPublish(m, 0, 0, false, retain, ids, fl)
 		return
 	}
 	s.seq++
-	d := &delivery{msg: m.keep(), seq: s.seq, qos: qos, retain: retain, ids: ids}
+	d := deliveryPool.Get().(*delivery)
+	*d = delivery{msg: m.keep(), seq: s.seq, qos: qos, retain: retain, ids: ids}
 	s.queue = append(s.queue, d)
 	s.b.stats.Queued.Add(1)
 	s.persistPut(d)
-	s.pump()
+	s.pump(fl)
 }
 
-// pump moves queued messages into flight while the window has room. Called with mu held.
-func (s *session) pump() {
+// pump moves queued messages into flight while the window has room; fl is the flush list of the
+// read goroutine calling, nil outside one. Called with mu held.
+func (s *session) pump(fl *flushList) {
 	c := s.conn
 	if c == nil {
 		return
@@ -186,14 +203,18 @@ func (s *session) pump() {
 	for len(s.queue) > 0 && len(s.byPID) < s.window {
 		d := s.queue[0]
 		s.queue[0] = nil
-		s.queue = s.queue[1:]
-		if len(s.queue) == 0 {
-			s.queue = nil
+		if len(s.queue) == 1 {
+			// Emptied: the array is kept for the next message, from its current start.
+			s.queue = s.queue[:0]
+		} else {
+			s.queue = s.queue[1:]
 		}
 		s.b.stats.Queued.Add(-1)
 		if d.msg.expired(now) {
 			s.b.stats.DroppedExpired.Add(1)
 			s.persistDelete(d)
+			s.finish(d)
+			recycle(d)
 			continue
 		}
 		pid, ok := s.allocPID()
@@ -208,6 +229,8 @@ func (s *session) pump() {
 			// MQTT-3.1.2-25: a message over the client's Maximum Packet Size is discarded.
 			s.b.stats.DroppedTooLarge.Add(1)
 			s.persistDelete(d)
+			s.finish(d)
+			recycle(d)
 			continue
 		}
 		d.state = persist.AwaitAck
@@ -218,7 +241,7 @@ func (s *session) pump() {
 		s.byPID[pid] = d
 		s.b.stats.Inflight.Add(1)
 		s.persistPut(d)
-		c.sendPublish(d.msg, d.qos, d.pid, false, d.retain, d.ids)
+		c.sendPublish(d.msg, d.qos, d.pid, false, d.retain, d.ids, fl)
 	}
 }
 
@@ -247,34 +270,59 @@ func (s *session) resume() {
 		}
 		switch d.state {
 		case persist.AwaitAck:
-			c.sendPublish(d.msg, d.qos, d.pid, dup, d.retain, d.ids)
+			c.sendPublish(d.msg, d.qos, d.pid, dup, d.retain, d.ids, nil)
 		case persist.AwaitComp:
 			c.send(&packet.Pubrel{PacketID: d.pid})
 		}
 	}
-	s.pump()
+	s.pump(nil)
 }
 
 // removeInflight drops an acknowledged message. Acknowledgements mostly come in send order, so
 // the entry is marked done and done entries are trimmed from the front: O(1) per ack instead of
-// shifting the window. Called with mu held.
+// shifting the window. The message goes back at once; the delivery record when it is trimmed.
+// Called with mu held.
 func (s *session) removeInflight(d *delivery) {
 	delete(s.byPID, d.pid)
 	d.done = true
+	s.b.stats.Inflight.Add(-1)
+	s.persistDelete(d)
+	s.finish(d)
 	i := 0
 	for i < len(s.inflight) && s.inflight[i].done {
+		recycle(s.inflight[i])
 		s.inflight[i] = nil
 		i++
 	}
-	s.inflight = s.inflight[i:]
-	if len(s.inflight) == 0 {
-		s.inflight = nil
+	if i == len(s.inflight) {
+		s.inflight = s.inflight[:0] // emptied: the array is kept for the next message
+	} else {
+		s.inflight = s.inflight[i:]
 	}
-	s.b.stats.Inflight.Add(-1)
-	s.persistDelete(d)
 }
 
-func (s *session) onPuback(p *packet.Puback) {
+// deliveryPool holds delivery records for reuse: a QoS 1/2 delivery costs no allocation.
+var deliveryPool = sync.Pool{New: func() any { return new(delivery) }}
+
+// finish gives back the message of a delivery that is over (acknowledged or dropped). A message
+// written to the Store is never recycled, whatever the Store keeps of it. Called with mu held.
+func (s *session) finish(d *delivery) {
+	if d.msg != nil && !d.stored {
+		d.msg.release()
+	}
+	d.msg = nil
+}
+
+// recycle returns a delivery record that nothing points at any more (out of queue, inflight and
+// byPID) to the pool.
+func recycle(d *delivery) {
+	*d = delivery{}
+	deliveryPool.Put(d)
+}
+
+// onPuback, onPubrec and onPubcomp handle the client's acknowledgements, read by the goroutine
+// owning fl.
+func (s *session) onPuback(p *packet.Puback, fl *flushList) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.byPID[p.PacketID]
@@ -283,10 +331,10 @@ func (s *session) onPuback(p *packet.Puback) {
 		return
 	}
 	s.removeInflight(d)
-	s.pump()
+	s.pump(fl)
 }
 
-func (s *session) onPubrec(p *packet.Pubrec) {
+func (s *session) onPubrec(p *packet.Pubrec, fl *flushList) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.byPID[p.PacketID]
@@ -297,24 +345,24 @@ func (s *session) onPubrec(p *packet.Pubrec) {
 			rel.Code = packet.PacketIdentifierNotFound
 		}
 		if s.conn != nil {
-			s.conn.send(rel)
+			s.conn.writeControlBy(rel, s.conn.sessVersion, fl)
 		}
 		return
 	}
 	if s.version == packet.V5 && p.Code.IsError() {
 		// MQTT-4.4.0-2: a PUBREC with an error code ends the flow; no PUBREL follows.
 		s.removeInflight(d)
-		s.pump()
+		s.pump(fl)
 		return
 	}
 	d.state = persist.AwaitComp
 	s.persistPut(d)
 	if s.conn != nil {
-		s.conn.send(&packet.Pubrel{PacketID: d.pid})
+		s.conn.writeControlBy(&packet.Pubrel{PacketID: d.pid}, s.conn.sessVersion, fl)
 	}
 }
 
-func (s *session) onPubcomp(p *packet.Pubcomp) {
+func (s *session) onPubcomp(p *packet.Pubcomp, fl *flushList) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.byPID[p.PacketID]
@@ -323,7 +371,7 @@ func (s *session) onPubcomp(p *packet.Pubcomp) {
 		return
 	}
 	s.removeInflight(d)
-	s.pump()
+	s.pump(fl)
 }
 
 // stopTimers stops the session's timers (Shutdown, session end).
@@ -396,6 +444,7 @@ func (s *session) persistPut(d *delivery) {
 		QoS: byte(d.qos), Retain: d.retain, Props: d.msg.props, Expiry: d.msg.expiry, Publisher: d.msg.from,
 	}
 	m.Props.SubscriptionIDs = d.ids
+	d.stored = true
 	if err := s.b.cfg.Store.PutMessage(s.id, m); err != nil {
 		s.b.log.Error("session store: put message failed", "client", s.id, "err", err)
 	}

@@ -36,11 +36,11 @@ func BenchmarkSessionQueue(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		s.deliver(m, 1, false, nil)
+		s.deliver(m, 1, false, nil, nil)
 		s.mu.Lock()
 		d := s.inflight[len(s.inflight)-1]
 		s.mu.Unlock()
-		s.onPuback(&packet.Puback{PacketID: d.pid})
+		s.onPuback(&packet.Puback{PacketID: d.pid}, nil)
 	}
 	b.StopTimer()
 	c.finish(nil)

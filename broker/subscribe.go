@@ -95,7 +95,7 @@ func (c *conn) onSubscribe(p *packet.Subscribe) bool {
 		}
 		for _, m := range msgs {
 			// MQTT-3.3.1-8 (3.1.1) / MQTT-3.3.1-9 (5.0): sent on subscribe with RETAIN=1.
-			s.deliver(m, min(m.qos, packet.QoS(r.o.QoS)), true, ids)
+			s.deliver(m, min(m.qos, packet.QoS(r.o.QoS)), true, ids, nil)
 		}
 	}
 	return true

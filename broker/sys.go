@@ -58,7 +58,7 @@ func (b *Broker) publishSys() {
 	for _, kv := range values {
 		m := newMessage(kv[0], []byte(kv[1]), 0, true, nil, "", now)
 		b.storeRetained(m, 0)
-		b.route(m)
+		b.route(m, nil)
 	}
 }
 
