@@ -24,11 +24,20 @@ const (
 	maxPooled = 256 << 10
 )
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, pooledBuf); return &b }}
+// bufPool holds pooled buffers, each in a box (*[]byte) so that the pool stores a pointer; the
+// empty boxes wait in boxPool, so that returning a buffer allocates nothing either.
+var (
+	bufPool = sync.Pool{New: func() any { b := make([]byte, pooledBuf); return &b }}
+	boxPool = sync.Pool{New: func() any { return new([]byte) }}
+)
 
 func getBuf(size int) []byte {
 	if size <= pooledBuf {
-		return (*bufPool.Get().(*[]byte))[:pooledBuf]
+		box := bufPool.Get().(*[]byte)
+		b := (*box)[:pooledBuf]
+		*box = nil
+		boxPool.Put(box)
+		return b
 	}
 	return make([]byte, size)
 }
@@ -37,8 +46,9 @@ func putBuf(b []byte) {
 	if cap(b) < pooledBuf || cap(b) > maxPooled {
 		return
 	}
-	b = b[:cap(b)]
-	bufPool.Put(&b)
+	box := boxPool.Get().(*[]byte)
+	*box = b[:cap(b)]
+	bufPool.Put(box)
 }
 
 // conn is one client network connection. Its read loop owns every field above outMu; the write
@@ -53,7 +63,9 @@ type conn struct {
 	wake   chan bool     // a burst hands control back to the read loop: true = go on
 	// connectBy is when a connection without CONNECT is closed (read-loop owned).
 	connectBy time.Time
-	kicked    atomic.Bool // set by kick: the read loop stops at its next packet
+	// rdl is the read deadline the read loop last set on the socket (setDeadline).
+	rdl    time.Time
+	kicked atomic.Bool // set by kick: the read loop stops at its next packet
 
 	// Read-loop state, set while handling CONNECT and read by the session while attached (the
 	// session's mutex orders the accesses).
@@ -120,13 +132,29 @@ func (c *conn) readLoop() {
 	c.cleanup()
 }
 
+// setReadDeadline sets the deadline of the next read: the CONNECT timeout before CONNECT, then
+// 1.5 × the keepalive — or none at all with Keep Alive 0 (§3.1.2.10: it turns the mechanism off),
+// which also lifts the CONNECT timeout.
 func (c *conn) setReadDeadline() {
 	switch {
 	case !c.connected:
-		_ = c.nc.SetReadDeadline(c.connectBy)
+		c.setDeadline(c.connectBy)
 	case c.keepAlive > 0 && !c.faults.has(FaultNoKeepaliveTimeout):
-		_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive))
+		c.setDeadline(time.Now().Add(c.keepAlive))
+	default:
+		c.setDeadline(time.Time{})
 	}
+}
+
+// setDeadline sets the socket's read deadline unless it is set to t already: a deadline change
+// is a timer update in the runtime. Only the read loop calls it (kick sets one of its own, and
+// the read loop stops after it).
+func (c *conn) setDeadline(t time.Time) {
+	if t.Equal(c.rdl) {
+		return
+	}
+	c.rdl = t
+	_ = c.nc.SetReadDeadline(t)
 }
 
 // burst handles the m bytes the read loop got in c.small (and its read error), then keeps reading

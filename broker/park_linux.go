@@ -206,20 +206,27 @@ func (c *conn) serveEvents() {
 // parkLinger is how long a connection waits for more data before it parks.
 const parkLinger = 50 * time.Millisecond
 
-// linger waits up to parkLinger for data; 0 and no error means none came.
+// linger waits up to parkLinger for data; 0 and no error means none came. The deadline it sets
+// is kept for the next lingers while at least half of parkLinger of it remains, so a client that
+// sends every few milliseconds costs a timer update every parkLinger/2 or so, not two per
+// message; it may therefore wait between parkLinger/2 and parkLinger. burst sets its own
+// deadline (setReadDeadline) before the reads it makes itself.
 func (c *conn) linger() (int, error) {
 	wait := parkLinger
 	if d := c.keepaliveDue(); d > 0 && d < wait {
 		wait = d
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(wait))
+	now := time.Now()
+	if dl := c.rdl; dl.Before(now.Add(wait/2)) || dl.After(now.Add(wait)) {
+		c.setDeadline(now.Add(wait))
+	}
 	m, err := c.readWait(c.small[:])
-	// burst sets the keepalive deadline before its own reads; without a keepalive there is none.
-	_ = c.nc.SetReadDeadline(time.Time{})
 	if m == 0 && errors.Is(err, os.ErrDeadlineExceeded) && !c.kicked.Load() {
 		if d := c.keepaliveDue(); d > 0 && d <= parkLinger {
 			return 0, err // the keepalive itself ran out
 		}
+		// No deadline while parked: the next reads (readNow) would fail on the one that passed.
+		c.setDeadline(time.Time{})
 		return 0, nil
 	}
 	return m, err

@@ -233,3 +233,12 @@ func TestQueuedMessagesSurviveTheirCopiesBeingRecycledElsewhere(t *testing.T) {
 		})
 	}
 }
+
+// Taking a pooled read or write buffer and giving it back allocates nothing: every write of a
+// connection's buffer returns it to the pool.
+func TestPooledBufferRoundTripAllocatesNothing(t *testing.T) {
+	putBuf(getBuf(0))
+	if allocs := testing.AllocsPerRun(1000, func() { putBuf(getBuf(0)) }); allocs != 0 {
+		t.Fatalf("%.2f allocations per buffer taken and returned, want 0", allocs)
+	}
+}
