@@ -81,6 +81,7 @@ func certifySim(v variant) (*certdevice.Result, error) {
 	id := v.kind + "-" + v.name
 	var d simDevice
 	var shim *firmwarebug.Shim
+	var feed *traffic
 	profile := v.profile
 	if profile == "" {
 		profile = v.kind
@@ -107,12 +108,18 @@ func certifySim(v variant) (*certdevice.Result, error) {
 				return nil, err
 			}
 		}
+		if profile == certdevice.ProfileProtocol {
+			feed = startTraffic(d, v.kind)
+		}
 		if v.physical {
 			return certdevice.SimulatedPhysical(d), nil
 		}
 		return nil, nil
 	}
 	res, err := certdevice.Certify(context.Background(), cfg)
+	if feed != nil {
+		feed.stop()
+	}
 	if d != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_ = d.Close(ctx)
@@ -122,6 +129,56 @@ func certifySim(v variant) (*certdevice.Result, error) {
 		_ = shim.Close()
 	}
 	return res, err
+}
+
+// traffic plays a device's everyday events while it is certified on the protocol profile. That
+// profile sends no commands, and the reference devices publish at QoS 1 by themselves only when
+// they (re)connect — a moment that races the certifier setting up its hold of an acknowledgement.
+// In service they see cards, plates and button pushes, each published at QoS 1, as the
+// mosquitto_pub devices here are fed a line every 300ms.
+type traffic struct {
+	quit chan struct{}
+	done chan struct{}
+}
+
+// trafficEvery spaces the events: longer than the idle time after which the device sends PINGREQ
+// (so that the keepalive and silent-server phases still see it go quiet), and several times
+// within the 10s the certifier waits for a QoS 1 message of the device's own.
+const trafficEvery = 2 * time.Second
+
+// startTraffic stimulates d every trafficEvery: a card at a turnstile, a plate at a camera, the
+// open and close buttons of a gate in turn. A stimulus the device refuses (off, jammed) is
+// skipped: the certifier then finds no message to judge, and says so.
+func startTraffic(d simDevice, kind string) *traffic {
+	f := &traffic{quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		t := time.NewTicker(trafficEvery)
+		defer t.Stop()
+		for n := 0; ; n++ {
+			select {
+			case <-f.quit:
+				return
+			case <-t.C:
+			}
+			st := device.Stimulus{Kind: device.StimCard}
+			switch {
+			case kind == device.KindCamera:
+				st.Kind = device.StimPlate
+			case kind == device.KindGate && n%2 == 0:
+				st.Kind = device.StimOpenButton
+			case kind == device.KindGate:
+				st.Kind = device.StimCloseButton
+			}
+			_ = d.Stimulate(st)
+		}
+	}()
+	return f
+}
+
+func (f *traffic) stop() {
+	close(f.quit)
+	<-f.done
 }
 
 // runAll runs fn for every item at once and returns the results and errors by name. It makes no

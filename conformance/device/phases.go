@@ -806,6 +806,10 @@ func (r *run) judgeReceiveMaximum(n int) {
 	}
 }
 
+// inFlight is how long after the server's refusal or DISCONNECT a device's packets are taken as
+// sent before it read them (crossing on the way), not as sent in spite of them.
+const inFlight = 100 * time.Millisecond
+
 // phaseServerDisconnect sends a 5.0 DISCONNECT (server shutting down) and watches the device stop.
 func (r *run) phaseServerDisconnect() {
 	if r.pv != packet.V5 {
@@ -826,19 +830,28 @@ func (r *run) phaseServerDisconnect() {
 		r.fail(ReqServerDisconnect, "the connection did not close after DISCONNECT", from)
 		return
 	}
+	// Disconnect records the DISCONNECT before it returns; a device packet read meanwhile may
+	// come first in the trace.
+	bye, ok := r.tr.Wait(r.ctx, from, 0, func(e stage.Event) bool { return e.Conn == n && e.Is(stage.ToDevice, packet.TypeDisconnect) })
+	if !ok {
+		r.fail(ReqServerDisconnect, "the DISCONNECT the server sent is missing from the trace", from)
+		return
+	}
+	// A packet the device wrote before it read the DISCONNECT crossed it on the way: only what
+	// arrives once the device had the time to read it counts.
 	var after []int
-	for _, e := range r.tr.Events(from, closed.Index) {
-		if e.Conn == n && e.Kind == stage.FromDevice {
+	for _, e := range r.tr.Events(bye.Index+1, closed.Index) {
+		if e.Conn == n && e.Kind == stage.FromDevice && e.At.Sub(bye.At) > inFlight {
 			after = append(after, e.Index)
 		}
 	}
 	switch {
 	case len(after) > 0:
-		r.fail(ReqServerDisconnect, fmt.Sprintf("the device sent %d packet(s) after the server's DISCONNECT", len(after)), append(append([]int{from}, after...), closed.Index)...)
+		r.fail(ReqServerDisconnect, fmt.Sprintf("the device sent %d packet(s) after the server's DISCONNECT", len(after)), append(append([]int{bye.Index}, after...), closed.Index)...)
 	case closed.ByDevice:
-		r.pass(ReqServerDisconnect, fmt.Sprintf("the device closed the connection %s after the server's DISCONNECT", ms(closed.At.Sub(r.tr.Events(from, from+1)[0].At))), from, closed.Index)
+		r.pass(ReqServerDisconnect, fmt.Sprintf("the device closed the connection %s after the server's DISCONNECT", ms(closed.At.Sub(bye.At))), bye.Index, closed.Index)
 	default:
-		r.pass(ReqServerDisconnect, "the device sent nothing after the server's DISCONNECT", from, closed.Index)
+		r.pass(ReqServerDisconnect, "the device sent nothing after the server's DISCONNECT", bye.Index, closed.Index)
 	}
 	limit := r.cfg.ReconnectLimit
 	if !r.prof.Contract {
@@ -929,7 +942,6 @@ func (r *run) phaseRefused() {
 	}
 	// MQTT lets a client send packets right after CONNECT without waiting for CONNACK, so what
 	// arrives in the first moments after the refusal may have left before the device read it.
-	const inFlight = 100 * time.Millisecond
 	var after []int
 	for _, e := range r.tr.Events(refusal.Index, end) {
 		if e.Conn == m && e.Kind == stage.FromDevice && e.At.Sub(refusal.At) > inFlight {

@@ -71,7 +71,8 @@ const (
 	// broker that stopped answering.
 	FakePingresp Bug = "fake_pingresp"
 	// ReusePacketID gives one new QoS 1 PUBLISH the packet identifier of a message still
-	// unacknowledged (MQTT-2.3.1-2).
+	// unacknowledged (MQTT-2.3.1-2): once the broker sits on the acknowledgement of one of the
+	// device's messages, the device's status goes out again under that message's identifier.
 	ReusePacketID Bug = "reuse_packet_id"
 	// AliasOverMax (5.0) puts Topic Alias 9 on every PUBLISH, above the maximum a server announces.
 	AliasOverMax Bug = "alias_over_max"
@@ -82,7 +83,7 @@ const (
 	// keeps its own.
 	IgnoreServerKeepalive Bug = "ignore_server_keepalive"
 	// ContinueAfterDisconnect (5.0) hides the server's DISCONNECT from the device and sends a
-	// PINGREQ after it.
+	// PINGREQ a moment after it.
 	ContinueAfterDisconnect Bug = "continue_after_disconnect"
 )
 
@@ -115,11 +116,14 @@ type Shim struct {
 	injected    map[uint16]bool            // identifiers of the shim's own PUBLISHes in flight
 	pending     map[*relay]map[uint16]*packet.Publish
 	nextID      uint16
-	// ReusePacketID: the device's QoS 1 identifiers awaiting PUBACK upstream (since when), the one
-	// reuse done, and where the PUBACKs of the reused identifier go, in order.
-	unacked map[uint16]time.Time
+	// ReusePacketID: the device's QoS 1 identifiers awaiting PUBACK upstream (and the connection
+	// that sent them), the one reuse done, where the PUBACKs of an identifier go, newest first
+	// (noRoute: the shim's own message, whose PUBACK the device must not see), and the device's
+	// last status message, which the reuse sends again.
+	unacked map[uint16]*relay
 	reused  bool
 	routes  map[uint16][]uint16
+	status  *packet.Publish
 }
 
 // Start listens on a free loopback port and relays each connection to upstream (host:port).
@@ -139,7 +143,7 @@ func Start(upstream string, bug Bug) (*Shim, error) {
 		bug: bug, upstream: upstream, ln: ln, quit: make(chan struct{}),
 		conns: map[*relay]struct{}{}, received: map[uint16]*packet.Publish{}, republished: map[uint16]bool{},
 		injected: map[uint16]bool{}, pending: map[*relay]map[uint16]*packet.Publish{}, nextID: firstInjectedID,
-		unacked: map[uint16]time.Time{}, routes: map[uint16][]uint16{},
+		unacked: map[uint16]*relay{}, routes: map[uint16][]uint16{},
 	}
 	s.goFunc(s.accept)
 	return s, nil
@@ -209,7 +213,7 @@ func (s *Shim) accept() {
 			continue
 		}
 		s.n++
-		r := &relay{s: s, n: s.n, dev: dev, up: up}
+		r := &relay{s: s, n: s.n, dev: dev, up: up, gone: make(chan struct{})}
 		s.conns[r] = struct{}{}
 		s.pending[r] = map[uint16]*packet.Publish{}
 		s.mu.Unlock()
@@ -229,10 +233,18 @@ type relay struct {
 	// devMu and upMu serialise writes to each side.
 	devMu, upMu sync.Mutex
 	closeOnce   sync.Once
+	gone        chan struct{} // closed by close
+
+	// pingMu protects pings (ReusePacketID): to whom each PINGRESP the broker still owes goes, in
+	// the order of the PINGREQs: nil for the device's own, a channel for the shim's (closed when
+	// answered). Appended under upMu, so that the order is the order on the wire.
+	pingMu sync.Mutex
+	pings  []chan struct{}
 }
 
 func (r *relay) close() {
 	r.closeOnce.Do(func() {
+		close(r.gone)
 		_ = r.dev.Close()
 		_ = r.up.Close()
 		r.s.mu.Lock()
@@ -273,6 +285,23 @@ func (r *relay) write(side net.Conn, mu *sync.Mutex, p packet.Packet) error {
 }
 
 func (r *relay) toBroker(p packet.Packet) error { return r.write(r.up, &r.upMu, p) }
+
+// pingBroker sends a PINGREQ upstream whose PINGRESP goes to owner: the device when nil, else
+// the shim, which is told by owner's closing.
+func (r *relay) pingBroker(owner chan struct{}) error {
+	b, err := packet.Encode(&packet.Pingreq{}, r.v)
+	if err != nil {
+		return err
+	}
+	r.upMu.Lock()
+	defer r.upMu.Unlock()
+	r.pingMu.Lock()
+	r.pings = append(r.pings, owner)
+	r.pingMu.Unlock()
+	_ = r.up.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, err = r.up.Write(b)
+	return err
+}
 func (r *relay) toDevice(p packet.Packet) error { return r.write(r.dev, &r.devMu, p) }
 
 // deviceToBroker reads the device's packets (the CONNECT first, which sets the version), applies
@@ -306,9 +335,16 @@ func (r *relay) deviceToBroker() {
 		_, isBye := p.(*packet.Disconnect)
 		said = said || isBye
 		for _, q := range r.fromDevice(p) {
-			if r.toBroker(q) != nil {
+			send := r.toBroker
+			if _, ping := q.(*packet.Pingreq); ping && r.s.bug == ReusePacketID {
+				send = func(packet.Packet) error { return r.pingBroker(nil) }
+			}
+			if send(q) != nil {
 				return
 			}
+		}
+		if pub, ok := p.(*packet.Publish); ok && r.s.bug == ReusePacketID && pub.QoS == 1 && !pub.Dup {
+			r.watchAck(pub.PacketID)
 		}
 	}
 }
@@ -326,14 +362,8 @@ func (r *relay) brokerToDevice() {
 			// Firmware that does not look at the return code and goes on publishing: the device
 			// behind the shim never hears of the refusal (it gives up waiting for its CONNACK), and
 			// the shim publishes on the refused connection a moment later.
-			r.s.goFunc(func() {
-				t := time.NewTimer(300 * time.Millisecond)
-				defer t.Stop()
-				select {
-				case <-t.C:
-					_ = r.toBroker(&packet.Publish{Topic: "firmwarebug/after-refusal", Payload: []byte("still here")})
-				case <-r.s.quit:
-				}
+			r.later(func() {
+				_ = r.toBroker(&packet.Publish{Topic: "firmwarebug/after-refusal", Payload: []byte("still here")})
 			})
 			continue
 		}
@@ -426,11 +456,15 @@ func (r *relay) fromDevice(p packet.Packet) []packet.Packet {
 		}
 	case ReusePacketID:
 		if isPub && pub.QoS == 1 && !pub.Dup {
-			if other, ok := r.reusable(pub.PacketID); ok {
+			// In use from now on: the PUBACK may come back before the PUBLISH is even written.
+			r.s.mu.Lock()
+			r.s.unacked[pub.PacketID] = r
+			r.s.routes[pub.PacketID] = append(r.s.routes[pub.PacketID], pub.PacketID)
+			if strings.HasSuffix(pub.Topic, "/status") {
 				cp := *pub
-				cp.PacketID = other
-				return one(&cp)
+				r.s.status = &cp
 			}
+			r.s.mu.Unlock()
 		}
 	case AliasOverMax:
 		if isPub && r.v == packet.V5 {
@@ -450,45 +484,54 @@ func (r *relay) fromDevice(p packet.Packet) []packet.Packet {
 
 func one(p packet.Packet) []packet.Packet { return []packet.Packet{p} }
 
-// reusableAge is how long the broker must have sat on an acknowledgement before the shim takes
-// its identifier again: only then is it surely still in use from the broker's side too, and not
-// merely on its way.
-const reusableAge = 150 * time.Millisecond
+// noRoute is the route of the PUBACK that answers the shim's own message: it goes nowhere.
+const noRoute = 0
 
-// reusable decides, once, which identifier still in use a new QoS 1 PUBLISH (id) takes instead of
-// its own; it may hold the PUBLISH back until the oldest unacknowledged identifier is old enough.
-// Otherwise it records id as in use and reports false.
-func (r *relay) reusable(id uint16) (uint16, bool) {
+// barrierLimit bounds the wait for the answer to the shim's PINGREQ (a broker that holds back
+// PINGRESP, as a silent server does, never sends it).
+const barrierLimit = 5 * time.Second
+
+// watchAck finds out, for the QoS 1 PUBLISH id just forwarded, whether the broker sits on its
+// PUBACK rather than having it on the way: the shim sends a PINGREQ of its own behind it, and
+// the broker answers a connection's packets in order, so an identifier still unacknowledged
+// when the PINGRESP comes back is one the broker holds. The first time that happens, the
+// device's status goes out again under that identifier, still in use (a broker judging
+// identifiers cannot miss it: nothing here depends on how fast anything runs).
+func (r *relay) watchAck(id uint16) {
 	r.s.mu.Lock()
-	defer r.s.mu.Unlock()
-	if !r.s.reused && len(r.s.unacked) > 0 {
-		var newest time.Time
-		for _, at := range r.s.unacked {
-			if at.After(newest) {
-				newest = at
-			}
-		}
-		if wait := reusableAge - time.Since(newest); wait > 0 {
-			r.s.mu.Unlock()
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-r.s.quit:
-			}
-			t.Stop()
-			r.s.mu.Lock()
-		}
-		for other, at := range r.s.unacked {
-			if other != id && time.Since(at) >= reusableAge && !r.s.reused {
-				r.s.reused = true
-				r.s.routes[other] = append(r.s.routes[other], id)
-				return other, true
-			}
-		}
+	done := r.s.reused
+	r.s.mu.Unlock()
+	if done {
+		return
 	}
-	r.s.unacked[id] = time.Now()
-	r.s.routes[id] = append(r.s.routes[id], id)
-	return 0, false
+	answered := make(chan struct{})
+	if r.pingBroker(answered) != nil {
+		return
+	}
+	r.s.goFunc(func() {
+		t := time.NewTimer(barrierLimit)
+		defer t.Stop()
+		select {
+		case <-answered:
+		case <-t.C:
+			return
+		case <-r.gone:
+			return
+		case <-r.s.quit:
+			return
+		}
+		r.s.mu.Lock()
+		if r.s.reused || r.s.unacked[id] != r || r.s.status == nil {
+			r.s.mu.Unlock()
+			return
+		}
+		r.s.reused = true
+		r.s.routes[id] = append(r.s.routes[id], noRoute)
+		again := *r.s.status
+		r.s.mu.Unlock()
+		again.PacketID, again.Dup = id, false
+		_ = r.toBroker(&again)
+	})
 }
 
 // editJSON returns a copy of pub whose JSON object payload was changed by edit (pub itself when
@@ -521,12 +564,16 @@ func (r *relay) fromBroker(p packet.Packet) packet.Packet {
 			// The newest first: the identifier was taken again only because the broker sat on the
 			// first message's PUBACK, so this PUBACK answers the newer message.
 			if q := r.s.routes[p.PacketID]; len(q) > 0 {
-				cp := *p
-				cp.PacketID = q[len(q)-1]
+				to := q[len(q)-1]
 				r.s.routes[p.PacketID] = q[:len(q)-1]
 				if len(q) == 1 {
 					delete(r.s.unacked, p.PacketID)
 				}
+				if to == noRoute {
+					return nil
+				}
+				cp := *p
+				cp.PacketID = to
 				return &cp
 			}
 		}
@@ -555,10 +602,29 @@ func (r *relay) fromBroker(p packet.Packet) packet.Packet {
 			return nil
 		}
 	case *packet.Pingresp:
+		if r.s.bug == ReusePacketID {
+			r.pingMu.Lock()
+			var owner chan struct{}
+			if len(r.pings) > 0 {
+				owner, r.pings = r.pings[0], r.pings[1:]
+			}
+			r.pingMu.Unlock()
+			if owner != nil {
+				close(owner)
+				return nil
+			}
+		}
 		if r.s.bug == FakePingresp {
 			return nil
 		}
 	case *packet.Connack:
+		if r.s.bug == ReusePacketID && p.Code == 0 && !p.SessionPresent {
+			// The broker lost the session: no identifier of the device is in use any more.
+			r.s.mu.Lock()
+			clear(r.s.unacked)
+			clear(r.s.routes)
+			r.s.mu.Unlock()
+		}
 		if r.s.bug == IgnoreServerKeepalive {
 			cp := *p
 			cp.Props.ServerKeepAlive = 0
@@ -567,11 +633,30 @@ func (r *relay) fromBroker(p packet.Packet) packet.Packet {
 		}
 	case *packet.Disconnect:
 		if r.s.bug == ContinueAfterDisconnect {
-			_ = r.toBroker(&packet.Pingreq{})
+			// The firmware goes on with its keepalive as if nothing had been said.
+			r.later(func() { _ = r.toBroker(&packet.Pingreq{}) })
 			return nil
 		}
 	}
 	return p
+}
+
+// afterwards is how long after a refusal or a DISCONNECT the firmware sends what it should not:
+// well past the moments in which a packet may have crossed the server's on the way (a certifier
+// forgives those), well within the second a server waits before it closes the connection.
+const afterwards = 300 * time.Millisecond
+
+// later runs send once afterwards has passed, unless the shim closes first.
+func (r *relay) later(send func()) {
+	r.s.goFunc(func() {
+		t := time.NewTimer(afterwards)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			send()
+		case <-r.s.quit:
+		}
+	})
 }
 
 // republish publishes again, as new messages, the QoS 2 messages the broker already owns.
