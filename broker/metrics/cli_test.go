@@ -25,7 +25,7 @@ var _ = Describe("gatehouse broker --metrics-listen", func() {
 			"--metrics-listen", "127.0.0.1:0", "--log-level", "warn"), GinkgoWriter, GinkgoWriter)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { s.Interrupt().Wait(wait) })
-		Eventually(s.Out).WithTimeout(10 * time.Second).Should(gbytes.Say(`metrics http://`))
+		Eventually(s.Out).WithTimeout(30 * time.Second).Should(gbytes.Say(`metrics http://`))
 		url := metricsAt.FindSubmatch(s.Out.Contents())
 		addr := listeningAt.FindSubmatch(s.Out.Contents())
 		Expect(url).NotTo(BeNil())
