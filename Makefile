@@ -22,7 +22,7 @@ REPORT_DIR ?= gatehouse-report
 export TESTCONTAINERS_RYUK_DISABLED ?= true
 export TESTCONTAINERS_HOST_OVERRIDE ?= 127.0.0.1
 
-.PHONY: all build run test test-go cross fuzz bench lint generate tidy-check hil conformance \
+.PHONY: all build run test test-go test-alloc cross fuzz bench lint generate tidy-check hil conformance \
         images bench-fleet bench-broker soak clean
 
 all: build
@@ -34,11 +34,15 @@ run:
 	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/gatehouse run --report-dir $(REPORT_DIR)
 
 # The whole suite. `go test` runs each fuzz target's seed corpus, which is the fuzz smoke.
-test: test-go cross
+test: test-go test-alloc cross
 
 test-go:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) $(PKGS)
 	cd bench && $(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+
+# Allocation counts of pooled objects, which the race detector perturbs: without -race.
+test-alloc:
+	$(GO) test -count=1 -run 'Alloc|DoesNotAllocate' ./packet/... ./broker/...
 
 # Everything must build for the bench computers (Raspberry Pi and other ARM boards).
 cross:

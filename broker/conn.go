@@ -64,8 +64,9 @@ type conn struct {
 	// connectBy is when a connection without CONNECT is closed (read-loop owned).
 	connectBy time.Time
 	// rdl is the read deadline the read loop last set on the socket (setDeadline).
-	rdl    time.Time
-	kicked atomic.Bool // set by kick: the read loop stops at its next packet
+	rdl     time.Time
+	kicked  atomic.Bool // set by kick: the read loop drains what had arrived, then ends (drainKicked)
+	drained bool        // drainKicked ran (read-loop owned)
 
 	// Read-loop state, set while handling CONNECT and read by the session while attached (the
 	// session's mutex orders the accesses).
@@ -95,6 +96,11 @@ type conn struct {
 	version packet.Version // encoding version (0 before CONNECT: 3.1.1 encoding)
 	// deferred: on a read goroutine's flushList, which writes out (flush.go).
 	deferred bool
+
+	// kickCode and kickTimer (under outMu): the kick's reason code, and the timer that ends the
+	// connection should its read side not do so first (kick).
+	kickCode  packet.ReasonCode
+	kickTimer *time.Timer
 
 	closeOnce sync.Once
 
@@ -128,6 +134,9 @@ func (c *conn) readLoop() {
 		if !<-c.wake {
 			break
 		}
+	}
+	if c.kicked.Load() {
+		c.drainKicked(nil) // once only: a no-op when burst has drained already
 	}
 	c.cleanup()
 }
@@ -196,7 +205,11 @@ func (c *conn) burst(m int, rerr error) bool {
 				return false
 			}
 			off += used
-			if !c.handle(p) || c.kicked.Load() {
+			if !c.handle(p) {
+				return false
+			}
+			if c.kicked.Load() {
+				c.drainKicked(buf[off:n])
 				return false
 			}
 		}
@@ -205,10 +218,17 @@ func (c *conn) burst(m int, rerr error) bool {
 		}
 		if rerr != nil {
 			c.readError(rerr)
+			if c.kicked.Load() {
+				c.drainKicked(buf[:n])
+			}
 			return false
 		}
 		if n == 0 && !full {
 			return true
+		}
+		if c.kicked.Load() {
+			c.drainKicked(buf[:n])
+			return false
 		}
 		if !pooled || need > len(buf) || n == len(buf) {
 			nb := getBuf(max(need, pooledBuf, 2*n))
@@ -320,28 +340,110 @@ func (c *conn) disconnectPacket(code packet.ReasonCode, reason string) *packet.D
 	return d
 }
 
-// kick disconnects the client from outside its read loop (takeover, shutdown). 5.0 clients get
-// DISCONNECT with code.
+// kickGrace is how long a kicked connection's read side has to drain what had arrived before the
+// kick; then the connection is closed whatever the read side is doing.
+const kickGrace = 2 * time.Second
+
+// kick disconnects the client from outside its read loop (takeover, shutdown). The read side
+// handles what the client had sent before the kick (drainKicked) and then ends the connection;
+// 5.0 clients get DISCONNECT with code (finishKicked).
 func (c *conn) kick(code packet.ReasonCode) {
-	if c.kicked.Swap(true) {
+	c.outMu.Lock()
+	if c.kickTimer != nil {
+		c.outMu.Unlock()
 		return
 	}
+	c.kickCode = code
+	c.kickTimer = time.AfterFunc(kickGrace, c.finishKicked)
+	c.outMu.Unlock()
+	c.kicked.Store(true)
+	// Wake a read loop blocked on an idle client, or a parked one.
+	_ = c.nc.SetReadDeadline(time.Now())
+	c.wakeParked()
+}
+
+// finishKicked ends a kicked connection: 5.0 clients get DISCONNECT with the kick's reason code.
+// A second call does nothing (finish).
+func (c *conn) finishKicked() {
 	c.outMu.Lock()
-	v := c.version
+	v, code := c.version, c.kickCode
 	c.outMu.Unlock()
 	if v == packet.V5 {
 		c.finishWith(&packet.Disconnect{Code: code})
 	} else {
 		c.finish(nil)
 	}
-	// Wake a read loop blocked on an idle client, or a parked one.
-	_ = c.nc.SetReadDeadline(time.Now())
-	c.wakeParked()
+}
+
+// drainLimit bounds what a kicked connection still reads from its socket.
+const drainLimit = 64 << 10
+
+// drainKicked handles, in order, what a kicked connection's client sent before the kick: rest
+// (bytes read but not handled yet), then, on plain TCP, what the socket already holds, read
+// without waiting. An acknowledgement that reached the broker before a takeover or a shutdown
+// therefore counts, as it would have had the read side been quicker: a device that acknowledges a
+// message and at once closes its socket and reconnects is not sent that message again. It stops
+// at the first read that would wait, at drainLimit bytes, at the end of the stream, or at a
+// packet that ends the connection (a DISCONNECT, a protocol violation).
+func (c *conn) drainKicked(rest []byte) {
+	if !c.connected || c.drained {
+		return
+	}
+	c.drained = true
+	defer c.fl.flush()
+	buf := getBuf(max(pooledBuf, 2*len(rest)))
+	n := copy(buf, rest)
+	sc := scratchPool.Get().(*readScratch)
+	defer func() {
+		scratchPool.Put(sc)
+		putBuf(buf)
+	}()
+	maxIn := int(c.b.cfg.MaxPacketSize)
+	for read := 0; ; {
+		off := 0
+		for off < n {
+			p, used, err := c.decode(sc, buf[off:n], c.readVersion(), maxIn)
+			if errors.Is(err, packet.ErrIncomplete) {
+				break
+			}
+			if err != nil {
+				return
+			}
+			off += used
+			if !c.handle(p) {
+				return
+			}
+		}
+		n = copy(buf, buf[off:n])
+		if read >= drainLimit {
+			return
+		}
+		if n == len(buf) {
+			nb := getBuf(2 * len(buf))
+			copy(nb, buf[:n])
+			putBuf(buf)
+			buf = nb
+		}
+		m, ok := c.readAvailable(buf[n:])
+		if !ok {
+			return
+		}
+		c.b.stats.BytesReceived.Add(uint64(m))
+		n += m
+		read += m
+	}
 }
 
 // cleanup runs when the read loop ends: the socket is flushed and closed, the session detached
 // and the will handled.
 func (c *conn) cleanup() {
+	c.outMu.Lock()
+	kt := c.kickTimer
+	c.outMu.Unlock()
+	if kt != nil {
+		kt.Stop()
+		c.finishKicked()
+	}
 	c.finish(nil)
 	b := c.b
 	if c.connected {

@@ -166,6 +166,7 @@ func (c *conn) serveEvents() {
 	woken := true
 	for {
 		if c.kicked.Load() {
+			c.drainKicked(nil)
 			c.endParked()
 			return
 		}
@@ -495,4 +496,19 @@ func (c *conn) writeNow() bool {
 	putBuf(c.out)
 	c.out, c.q0 = nil, 0
 	return true
+}
+
+// readAvailable reads what the socket holds without waiting, whatever its read deadline (a kick
+// sets one in the past): false when there is nothing, at the end of the stream, on an error, and
+// on connections other than plain TCP.
+func (c *conn) readAvailable(b []byte) (int, bool) {
+	if c.pk.raw == nil || len(b) == 0 {
+		return 0, false
+	}
+	var n int
+	var errno syscall.Errno
+	if err := c.pk.raw.Control(func(fd uintptr) { n, errno = rawIO(syscall.SYS_READ, fd, b) }); err != nil {
+		return 0, false
+	}
+	return n, errno == 0 && n > 0
 }

@@ -22,6 +22,12 @@ type parkClient struct {
 
 func dialPark(t *testing.T, addr, id string, keepAlive uint16) *parkClient {
 	t.Helper()
+	return dialParkWith(t, addr, &packet.Connect{ClientID: id, CleanStart: true, KeepAlive: keepAlive})
+}
+
+// dialParkWith connects with the CONNECT given (3.1.1) and reads the CONNACK.
+func dialParkWith(t *testing.T, addr string, connect *packet.Connect) *parkClient {
+	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +35,7 @@ func dialPark(t *testing.T, addr, id string, keepAlive uint16) *parkClient {
 	t.Cleanup(func() { _ = nc.Close() })
 	c := &parkClient{nc: nc, r: packet.NewReader(bufio.NewReader(nc), 0)}
 	c.r.SetVersion(packet.V311)
-	c.send(t, &packet.Connect{ClientID: id, CleanStart: true, KeepAlive: keepAlive})
+	c.send(t, connect)
 	c.expect(t, packet.TypeConnack)
 	return c
 }

@@ -14,3 +14,5 @@ func (c *conn) wakeParked()    {}
 func (p *poller) shutdown()    {}
 func (c *conn) writeNow() bool { return false }
 func (c *conn) initRaw()       {}
+
+func (c *conn) readAvailable([]byte) (int, bool) { return 0, false }
