@@ -1,6 +1,7 @@
 package v5
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/gatehouse-iot/gatehouse/conformance/internal/flows"
@@ -146,7 +147,14 @@ var _ = describe("PUBLISH properties", func() {
 			in = c.For(spec.V5_4_5_0_1).AwaitPublish(off, wire.PublishWith(topic, []byte("long")))
 			f.expect(spec.V5_3_3_2_6, in.Props.MessageExpiry <= 59, "Message Expiry Interval %d of a message that waited %s in the broker, want at most 59", in.Props.MessageExpiry, expiryWait)
 			c.Ack(off, in)
-			if err := off.ExpectNothing(c.Window(), wire.PublishWith(topic, []byte("short"))); err != nil {
+			// A copy sent again (DUP 1) had been sent before: "off" was still attached when the
+			// message came, its DISCONNECT not yet handled, so onward delivery had started and the
+			// copy may go out whatever its expiry. Only a first sending breaks the rule.
+			firstShort := wire.Where(fmt.Sprintf("first sending (DUP 0) of the PUBLISH on %q with payload \"short\"", topic), func(p packet.Packet) bool {
+				pub, ok := p.(*packet.Publish)
+				return ok && pub.Topic == topic && string(pub.Payload) == "short" && !pub.Dup
+			})
+			if err := off.ExpectNothing(c.Window(), firstShort); err != nil {
 				f.add(spec.V5_3_3_2_5, "a message whose 1 s expired before delivery: %v", err)
 			}
 
