@@ -167,12 +167,16 @@ var _ = ginkgo.Describe("gatehouse certify against gatehouse sim, separate proce
 			passed := 0
 			for _, c := range rec.Cases {
 				// Nothing makes these devices publish at QoS 2 by themselves: qos2 is not exercised.
+				// Nothing stimulates them either: their own QoS 1 messages (status) go out only when
+				// they (re)connect, so the requirements that hold back the acknowledgement of one
+				// (resend, receive maximum) are exercised only when such a message falls in their
+				// window, and are otherwise skipped with that reason.
 				gomega.Expect(c.Outcome).To(gomega.BeElementOf(report.Pass, report.Skip), "%s: %s", c.Name, c.Message)
 				if c.Outcome == report.Pass {
 					passed++
 				}
 			}
-			gomega.Expect(passed).To(gomega.BeNumerically(">=", 10), "requirements that passed")
+			gomega.Expect(passed).To(gomega.BeNumerically(">=", 8), "requirements that passed")
 		},
 		ginkgo.Entry("gate", "gate"),
 		ginkgo.Entry("turnstile", "turnstile"),
