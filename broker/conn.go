@@ -64,9 +64,8 @@ type conn struct {
 	// connectBy is when a connection without CONNECT is closed (read-loop owned).
 	connectBy time.Time
 	// rdl is the read deadline the read loop last set on the socket (setDeadline).
-	rdl     time.Time
-	kicked  atomic.Bool // set by kick: the read loop drains what had arrived, then ends (drainKicked)
-	drained bool        // drainKicked ran (read-loop owned)
+	rdl    time.Time
+	kicked atomic.Bool // set by kick: the read loop handles what had arrived, then ends (burst)
 
 	// Read-loop state, set while handling CONNECT and read by the session while attached (the
 	// session's mutex orders the accesses).
@@ -132,12 +131,12 @@ func (c *conn) readLoop() {
 		m, err := c.nc.Read(c.small[:])
 		c.b.goFunc(func() { c.wake <- c.burst(m, err) })
 		if !<-c.wake {
-			break
+			c.cleanup() // burst ended the connection (having handled, if kicked, what was sent before)
+			return
 		}
 	}
-	if c.kicked.Load() {
-		c.drainKicked(nil) // once only: a no-op when burst has drained already
-	}
+	// Kicked between two reads: what the client had sent is handled first.
+	c.burst(0, nil)
 	c.cleanup()
 }
 
@@ -171,6 +170,13 @@ func (c *conn) setDeadline(t time.Time) {
 // buffer, decodes every complete packet per read system call and handles each in order. It
 // returns true when the connection went idle (nothing partial left, the last read did not fill
 // the buffer) and false when the connection must end.
+//
+// Once the connection is kicked (taken over, shut down), burst goes on with what the client had
+// sent before the kick: the bytes it holds, then, on plain TCP, what the socket holds, read
+// without waiting whatever the read deadline the kick set, up to drainLimit bytes. An
+// acknowledgement that reached the broker before a takeover therefore counts, as it would have
+// had the read side been quicker: a device that acknowledges a message and at once closes its
+// socket and reconnects is not sent that message again. It then returns false.
 func (c *conn) burst(m int, rerr error) bool {
 	b := c.b
 	buf, n := c.small[:], m
@@ -185,6 +191,7 @@ func (c *conn) burst(m int, rerr error) bool {
 		scratchPool.Put(sc)
 	}()
 	maxIn := int(b.cfg.MaxPacketSize)
+	drained := 0 // bytes read since the kick
 	for {
 		if m > 0 {
 			b.stats.BytesReceived.Add(uint64(m))
@@ -208,27 +215,21 @@ func (c *conn) burst(m int, rerr error) bool {
 			if !c.handle(p) {
 				return false
 			}
-			if c.kicked.Load() {
-				c.drainKicked(buf[off:n])
-				return false
-			}
 		}
 		if off > 0 {
 			n = copy(buf, buf[off:n])
 		}
+		// A connection kicked before CONNECT has no session to settle: it ends as it is.
+		kicked := c.kicked.Load() && c.connected
 		if rerr != nil {
 			c.readError(rerr)
-			if c.kicked.Load() {
-				c.drainKicked(buf[:n])
+			// The kick ends a blocked read with the deadline it sets; only errDrained ends a kicked
+			// connection's reads.
+			if !kicked || errors.Is(rerr, errDrained) {
+				return false
 			}
-			return false
-		}
-		if n == 0 && !full {
+		} else if n == 0 && !full && !kicked {
 			return true
-		}
-		if c.kicked.Load() {
-			c.drainKicked(buf[:n])
-			return false
 		}
 		if !pooled || need > len(buf) || n == len(buf) {
 			nb := getBuf(max(need, pooledBuf, 2*n))
@@ -239,11 +240,26 @@ func (c *conn) burst(m int, rerr error) bool {
 			buf, pooled = nb, true
 		}
 		c.fl.flush()
-		c.setReadDeadline()
-		m, rerr = c.nc.Read(buf[n:])
+		if kicked {
+			var ok bool
+			if m, ok = c.readAvailable(buf[n:]); !ok || drained >= drainLimit {
+				m, rerr = 0, errDrained
+			}
+			drained += m
+		} else {
+			c.setReadDeadline()
+			m, rerr = c.nc.Read(buf[n:])
+		}
 		n += m
 	}
 }
+
+// drainLimit bounds what a kicked connection still reads from its socket (burst).
+const drainLimit = 64 << 10
+
+// errDrained ends the reads of a kicked connection: its socket holds nothing more, it is not
+// plain TCP, or drainLimit is reached.
+var errDrained = errors.New("kicked: nothing more to handle")
 
 func (c *conn) readVersion() packet.Version {
 	if !c.connected {
@@ -345,7 +361,7 @@ func (c *conn) disconnectPacket(code packet.ReasonCode, reason string) *packet.D
 const kickGrace = 2 * time.Second
 
 // kick disconnects the client from outside its read loop (takeover, shutdown). The read side
-// handles what the client had sent before the kick (drainKicked) and then ends the connection;
+// handles what the client had sent before the kick (burst) and then ends the connection;
 // 5.0 clients get DISCONNECT with code (finishKicked).
 func (c *conn) kick(code packet.ReasonCode) {
 	c.outMu.Lock()
@@ -372,65 +388,6 @@ func (c *conn) finishKicked() {
 		c.finishWith(&packet.Disconnect{Code: code})
 	} else {
 		c.finish(nil)
-	}
-}
-
-// drainLimit bounds what a kicked connection still reads from its socket.
-const drainLimit = 64 << 10
-
-// drainKicked handles, in order, what a kicked connection's client sent before the kick: rest
-// (bytes read but not handled yet), then, on plain TCP, what the socket already holds, read
-// without waiting. An acknowledgement that reached the broker before a takeover or a shutdown
-// therefore counts, as it would have had the read side been quicker: a device that acknowledges a
-// message and at once closes its socket and reconnects is not sent that message again. It stops
-// at the first read that would wait, at drainLimit bytes, at the end of the stream, or at a
-// packet that ends the connection (a DISCONNECT, a protocol violation).
-func (c *conn) drainKicked(rest []byte) {
-	if !c.connected || c.drained {
-		return
-	}
-	c.drained = true
-	defer c.fl.flush()
-	buf := getBuf(max(pooledBuf, 2*len(rest)))
-	n := copy(buf, rest)
-	sc := scratchPool.Get().(*readScratch)
-	defer func() {
-		scratchPool.Put(sc)
-		putBuf(buf)
-	}()
-	maxIn := int(c.b.cfg.MaxPacketSize)
-	for read := 0; ; {
-		off := 0
-		for off < n {
-			p, used, err := c.decode(sc, buf[off:n], c.readVersion(), maxIn)
-			if errors.Is(err, packet.ErrIncomplete) {
-				break
-			}
-			if err != nil {
-				return
-			}
-			off += used
-			if !c.handle(p) {
-				return
-			}
-		}
-		n = copy(buf, buf[off:n])
-		if read >= drainLimit {
-			return
-		}
-		if n == len(buf) {
-			nb := getBuf(2 * len(buf))
-			copy(nb, buf[:n])
-			putBuf(buf)
-			buf = nb
-		}
-		m, ok := c.readAvailable(buf[n:])
-		if !ok {
-			return
-		}
-		c.b.stats.BytesReceived.Add(uint64(m))
-		n += m
-		read += m
 	}
 }
 

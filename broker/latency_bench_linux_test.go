@@ -50,8 +50,7 @@ func BenchmarkQoS1OneAtATime(b *testing.B) {
 				return
 			}
 			if m, ok := p.(*packet.Publish); ok {
-				ack, _ := (&packet.Puback{PacketID: m.PacketID}).AppendTo(nil, packet.V311)
-				if _, err := sub.Write(ack); err != nil {
+				if _, err := sub.Write(packet.Build(&packet.Puback{PacketID: m.PacketID}, packet.V311)); err != nil {
 					got <- err
 					return
 				}
@@ -86,11 +85,7 @@ func BenchmarkQoS1OneAtATime(b *testing.B) {
 
 func writePacket(tb testing.TB, nc net.Conn, p packet.Packet) {
 	tb.Helper()
-	buf, err := p.AppendTo(nil, packet.V311)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := nc.Write(buf); err != nil {
+	if _, err := nc.Write(packet.Build(p, packet.V311)); err != nil {
 		tb.Fatal(err)
 	}
 }

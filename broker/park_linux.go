@@ -166,7 +166,7 @@ func (c *conn) serveEvents() {
 	woken := true
 	for {
 		if c.kicked.Load() {
-			c.drainKicked(nil)
+			c.burst(0, nil) // what the client had sent is handled first
 			c.endParked()
 			return
 		}

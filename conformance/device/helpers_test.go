@@ -81,7 +81,7 @@ func certifySim(v variant) (*certdevice.Result, error) {
 	id := v.kind + "-" + v.name
 	var d simDevice
 	var shim *firmwarebug.Shim
-	var feed *traffic
+	stopTraffic := func() {}
 	profile := v.profile
 	if profile == "" {
 		profile = v.kind
@@ -109,7 +109,7 @@ func certifySim(v variant) (*certdevice.Result, error) {
 			}
 		}
 		if profile == certdevice.ProfileProtocol {
-			feed = startTraffic(d, v.kind)
+			stopTraffic = startTraffic(d, v.kind)
 		}
 		if v.physical {
 			return certdevice.SimulatedPhysical(d), nil
@@ -117,9 +117,7 @@ func certifySim(v variant) (*certdevice.Result, error) {
 		return nil, nil
 	}
 	res, err := certdevice.Certify(context.Background(), cfg)
-	if feed != nil {
-		feed.stop()
-	}
+	stopTraffic()
 	if d != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_ = d.Close(ctx)
@@ -131,14 +129,28 @@ func certifySim(v variant) (*certdevice.Result, error) {
 	return res, err
 }
 
-// traffic plays a device's everyday events while it is certified on the protocol profile. That
-// profile sends no commands, and the reference devices publish at QoS 1 by themselves only when
-// they (re)connect — a moment that races the certifier setting up its hold of an acknowledgement.
-// In service they see cards, plates and button pushes, each published at QoS 1, as the
-// mosquitto_pub devices here are fed a line every 300ms.
-type traffic struct {
-	quit chan struct{}
-	done chan struct{}
+// startTraffic plays a device's everyday events while it is certified on the protocol profile,
+// until the function it returns is called. That profile sends no commands, and the reference
+// devices publish at QoS 1 by themselves only when they (re)connect — a moment that races the
+// certifier setting up its hold of an acknowledgement. In service they see cards, plates and
+// button pushes, each published at QoS 1, as the mosquitto_pub devices here are fed a line every
+// 300ms. Every trafficEvery: a card at a turnstile, a plate at a camera, the open and close
+// buttons of a gate in turn. A stimulus the device refuses (off, jammed) is skipped: the
+// certifier then finds no message to judge, and says so.
+func startTraffic(d simDevice, kind string) (stop func()) {
+	return repeat(trafficEvery, func(n int) bool {
+		st := device.Stimulus{Kind: device.StimCard}
+		switch {
+		case kind == device.KindCamera:
+			st.Kind = device.StimPlate
+		case kind == device.KindGate && n%2 == 0:
+			st.Kind = device.StimOpenButton
+		case kind == device.KindGate:
+			st.Kind = device.StimCloseButton
+		}
+		_ = d.Stimulate(st)
+		return true
+	})
 }
 
 // trafficEvery spaces the events: longer than the idle time after which the device sends PINGREQ
@@ -146,39 +158,29 @@ type traffic struct {
 // within the 10s the certifier waits for a QoS 1 message of the device's own.
 const trafficEvery = 2 * time.Second
 
-// startTraffic stimulates d every trafficEvery: a card at a turnstile, a plate at a camera, the
-// open and close buttons of a gate in turn. A stimulus the device refuses (off, jammed) is
-// skipped: the certifier then finds no message to judge, and says so.
-func startTraffic(d simDevice, kind string) *traffic {
-	f := &traffic{quit: make(chan struct{}), done: make(chan struct{})}
+// repeat calls fn every interval with the tick's number (0, 1, …) until fn returns false or the
+// returned stop is called; stop returns once fn no longer runs.
+func repeat(every time.Duration, fn func(n int) bool) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
-		defer close(f.done)
-		t := time.NewTicker(trafficEvery)
+		defer close(done)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for n := 0; ; n++ {
 			select {
-			case <-f.quit:
+			case <-quit:
 				return
 			case <-t.C:
 			}
-			st := device.Stimulus{Kind: device.StimCard}
-			switch {
-			case kind == device.KindCamera:
-				st.Kind = device.StimPlate
-			case kind == device.KindGate && n%2 == 0:
-				st.Kind = device.StimOpenButton
-			case kind == device.KindGate:
-				st.Kind = device.StimCloseButton
+			if !fn(n) {
+				return
 			}
-			_ = d.Stimulate(st)
 		}
 	}()
-	return f
-}
-
-func (f *traffic) stop() {
-	close(f.quit)
-	<-f.done
+	return func() {
+		close(quit)
+		<-done
+	}
 }
 
 // runAll runs fn for every item at once and returns the results and errors by name. It makes no
@@ -282,37 +284,17 @@ func explain(res *certdevice.Result) string {
 	return res.Summary() + "\n" + strings.Join(res.Trace, "\n")
 }
 
-// lineFeeder writes a new numbered line to w every interval until stopped: the stream of
-// distinct messages a mosquitto_pub -l "device" publishes.
-type lineFeeder struct {
-	stop chan struct{}
-	done chan struct{}
-}
-
-func feedLines(w io.WriteCloser, prefix string, every time.Duration) *lineFeeder {
-	f := &lineFeeder{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(f.done)
-		defer w.Close()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for i := 1; ; i++ {
-			select {
-			case <-f.stop:
-				return
-			case <-t.C:
-				if _, err := fmt.Fprintf(w, "%s %d\n", prefix, i); err != nil {
-					return
-				}
-			}
-		}
-	}()
-	return f
-}
-
-func (f *lineFeeder) Stop() {
-	close(f.stop)
-	<-f.done
+// feedLines writes a new numbered line to w every interval until the returned stop is called,
+// which also closes w: the stream of distinct messages a mosquitto_pub -l "device" publishes.
+func feedLines(w io.WriteCloser, prefix string, every time.Duration) (stop func()) {
+	stopRepeat := repeat(every, func(n int) bool {
+		_, err := fmt.Fprintf(w, "%s %d\n", prefix, n+1)
+		return err == nil
+	})
+	return func() {
+		stopRepeat()
+		_ = w.Close()
+	}
 }
 
 // process is a child process with its output collected and its end awaitable.

@@ -34,7 +34,7 @@ func (m mosquittoDevice) clientID() string { return "mosq-" + m.name }
 func certifyMosquitto(m mosquittoDevice, sub, pub string) (*certdevice.Result, error) {
 	id := m.clientID()
 	var proc *process
-	var feeder *lineFeeder
+	stopFeed := func() {}
 	var shim *firmwarebug.Shim
 	cfg := fastConfig(certdevice.ProfileProtocol, id)
 	cfg.Listening = func(addr net.Addr) (certdevice.Physical, error) {
@@ -65,14 +65,12 @@ func certifyMosquitto(m mosquittoDevice, sub, pub string) (*certdevice.Result, e
 		if m.sub {
 			_ = stdin.Close()
 		} else {
-			feeder = feedLines(stdin, id+" reading", 300*time.Millisecond)
+			stopFeed = feedLines(stdin, id+" reading", 300*time.Millisecond)
 		}
 		return nil, nil
 	}
 	res, err := certdevice.Certify(context.Background(), cfg)
-	if feeder != nil {
-		feeder.Stop()
-	}
+	stopFeed()
 	if proc != nil {
 		proc.stop(5 * time.Second)
 	}

@@ -272,37 +272,36 @@ func (r *relay) isOwn(id uint16) bool {
 	return r.s.injected[id]
 }
 
-func (r *relay) write(side net.Conn, mu *sync.Mutex, p packet.Packet) error {
+// write sends p on side. queued, when not nil, runs with side's write lock held just before the
+// bytes go out, so that what it records is in the order of the wire.
+func (r *relay) write(side net.Conn, mu *sync.Mutex, p packet.Packet, queued func()) error {
 	b, err := packet.Encode(p, r.v)
 	if err != nil {
 		return err
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	if queued != nil {
+		queued()
+	}
 	_ = side.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	_, err = side.Write(b)
 	return err
 }
 
-func (r *relay) toBroker(p packet.Packet) error { return r.write(r.up, &r.upMu, p) }
+func (r *relay) toBroker(p packet.Packet) error { return r.write(r.up, &r.upMu, p, nil) }
 
 // pingBroker sends a PINGREQ upstream whose PINGRESP goes to owner: the device when nil, else
 // the shim, which is told by owner's closing.
 func (r *relay) pingBroker(owner chan struct{}) error {
-	b, err := packet.Encode(&packet.Pingreq{}, r.v)
-	if err != nil {
-		return err
-	}
-	r.upMu.Lock()
-	defer r.upMu.Unlock()
-	r.pingMu.Lock()
-	r.pings = append(r.pings, owner)
-	r.pingMu.Unlock()
-	_ = r.up.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	_, err = r.up.Write(b)
-	return err
+	return r.write(r.up, &r.upMu, &packet.Pingreq{}, func() {
+		r.pingMu.Lock()
+		r.pings = append(r.pings, owner)
+		r.pingMu.Unlock()
+	})
 }
-func (r *relay) toDevice(p packet.Packet) error { return r.write(r.dev, &r.devMu, p) }
+
+func (r *relay) toDevice(p packet.Packet) error { return r.write(r.dev, &r.devMu, p, nil) }
 
 // deviceToBroker reads the device's packets (the CONNECT first, which sets the version), applies
 // the bug and forwards them; it starts the other direction once the version is known.
